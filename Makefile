@@ -1,0 +1,41 @@
+# layerserve: `make run` serves models/ on http://127.0.0.1:8000, `make test` runs the suite.
+# Both set up everything they need from scratch (a virtualenv in .venv, torch pinned in constraints.txt).
+
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+INSTALLED := $(VENV)/.installed
+HOST ?= 127.0.0.1
+PORT ?= 8000
+
+.PHONY: install run test lint format system-deps clean
+
+install: $(INSTALLED)
+
+$(INSTALLED): pyproject.toml constraints.txt
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -c constraints.txt torch==2.13.0
+	$(BIN)/pip install --quiet -c constraints.txt -e '.[dev]'
+	touch $@
+
+# Tools the tests drive as real programs (Debian packages).
+system-deps:
+	@command -v docker-compose >/dev/null || { apt-get update && apt-get install -y --no-install-recommends docker-compose; }
+
+run: install
+	$(BIN)/layerserve serve --models models --host $(HOST) --port $(PORT)
+
+test: install system-deps lint
+	$(BIN)/pytest
+
+lint: install
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+format: install
+	$(BIN)/ruff check --fix .
+	$(BIN)/ruff format .
+
+clean:
+	rm -rf $(VENV) .pytest_cache .ruff_cache *.egg-info

@@ -1,0 +1,58 @@
+"""One exception tree for the whole service; each class knows its HTTP status."""
+
+
+class ServiceError(Exception):
+    """Root of every error the service reports to a client."""
+
+    status = 500
+
+    def __init__(self, message: str):
+        super().__init__(message)
+        self.message = message
+
+
+class BadRequest(ServiceError):
+    status = 400
+
+
+class NotFound(ServiceError):
+    status = 404
+
+
+class PayloadTooLarge(ServiceError):
+    status = 413
+
+
+class UnsupportedMediaType(ServiceError):
+    status = 415
+
+
+class NotReady(ServiceError):
+    status = 503
+
+
+class DefinitionError(BadRequest):
+    """A model folder that cannot be loaded: its message names the file, layer and field."""
+
+
+class UnknownModel(NotFound):
+    def __init__(self, name: str, known: list[str]):
+        listing = ", ".join(sorted(known)) or "none"
+        super().__init__(f"unknown model {name!r}; known models: {listing}")
+
+
+class UnknownVersion(NotFound):
+    def __init__(self, name: str, version: str, versions: list[str]):
+        super().__init__(f"model {name!r} has no version {version!r}; versions: {', '.join(versions)}")
+
+
+class UnknownLayer(NotFound):
+    def __init__(self, model: str, ref: str, names: list[str]):
+        super().__init__(
+            f"model {model!r} has no layer {ref!r}; layers (by name or index 0-{len(names) - 1}): " + ", ".join(names)
+        )
+
+
+class ModelNotReady(NotReady):
+    def __init__(self, name: str, reason: str):
+        super().__init__(f"model {name!r} is not ready: {reason}")

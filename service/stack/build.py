@@ -1,0 +1,78 @@
+"""Definition → LayerStack: wire each layer to its inputs, infer shapes, load the tensors."""
+
+from pathlib import Path
+
+from ..dtypes import BY_NAME
+from ..errors import DefinitionError
+from .definition import Definition, LayerDef, load_definition
+from .layers import ParamError, ShapeMismatch
+from .stack import BuiltLayer, LayerStack
+from .weights import assign_tensors, gather_tensors
+
+
+def build_stack(definition: Definition) -> LayerStack:
+    dtype = BY_NAME[definition.dtype]
+    shapes = {i.name: i.shape for i in definition.inputs}
+    built, modules, previous = [], [], None
+    for layer in definition.layers:
+        sources = _sources(definition, layer, previous)
+        params, output_shape = _infer(definition, layer, sources, shapes)
+        shapes[layer.name] = output_shape
+        built.append(BuiltLayer(layer, sources, params, tuple(shapes[s] for s in sources), output_shape))
+        modules.append(layer.type.build(params, dtype.torch))
+        previous = layer.name
+    _check_outputs(definition, shapes)
+    for module, tensors in zip(modules, gather_tensors(definition, modules, dtype)):
+        assign_tensors(module, tensors)
+    stack = LayerStack(built, modules, [i.name for i in definition.inputs], definition.outputs)
+    return stack.eval().requires_grad_(False)
+
+
+def load_stack(folder: Path) -> tuple[Definition, LayerStack]:
+    definition = load_definition(folder)
+    return definition, build_stack(definition)
+
+
+def _sources(definition: Definition, layer: LayerDef, previous: str | None) -> tuple[str, ...]:
+    if layer.inputs is None:
+        if previous is None and len(definition.inputs) == 1:
+            return (definition.inputs[0].name,)
+        if previous is None:
+            names = [i.name for i in definition.inputs]
+            raise DefinitionError(f"{layer.label}: the model has inputs {names}; name the ones it takes in `inputs`")
+        sources = (previous,)
+    else:
+        sources = tuple(layer.inputs)
+    known = [i.name for i in definition.inputs] + [d.name for d in definition.layers[: layer.index]]
+    for source in sources:
+        if source not in known:
+            raise DefinitionError(
+                f"{layer.label}: input {source!r} is neither a model input nor an earlier layer ({', '.join(known)})"
+            )
+    if len(sources) != layer.type.arity:
+        raise DefinitionError(f"{layer.label}: takes {layer.type.arity} input(s), got {len(sources)}: {list(sources)}")
+    return sources
+
+
+def _infer(definition: Definition, layer: LayerDef, sources, shapes):
+    try:
+        return layer.type.infer(layer.params, [shapes[s] for s in sources])
+    except ShapeMismatch as exc:
+        source = sources[exc.operand]
+        raise DefinitionError(
+            f"{layer.label} expects {exc.expected}, but {_describe(definition, source)} gives per-sample shape {list(exc.got)}"
+        ) from None
+    except ParamError as exc:
+        raise DefinitionError(f"{layer.label}: {exc.field}: {exc}") from None
+
+
+def _describe(definition: Definition, source: str) -> str:
+    is_input = any(i.name == source for i in definition.inputs)
+    return f"{'input' if is_input else 'layer'} {source!r}"
+
+
+def _check_outputs(definition: Definition, shapes):
+    for name in definition.outputs:
+        if name not in shapes or name in {i.name for i in definition.inputs}:
+            layers = [layer.name for layer in definition.layers]
+            raise DefinitionError(f"{definition.file.name}: outputs: {name!r} is not a layer ({', '.join(layers)})")

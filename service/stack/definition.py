@@ -1,0 +1,122 @@
+"""Read a model folder's definition file and validate it, before any torch code runs."""
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import yaml
+from marshmallow import RAISE, ValidationError
+
+from ..errors import DefinitionError
+from .layers import LAYER_TYPES, LayerType
+from .schema import TENSOR_FIELDS, DefinitionSchema, flatten_messages
+
+DEFINITION_FILES = ("model.yaml", "model.yml", "model.json")
+
+
+@dataclass(frozen=True)
+class InputDef:
+    name: str
+    shape: tuple[int, ...]
+
+
+@dataclass(frozen=True)
+class LayerDef:
+    index: int
+    name: str
+    type: LayerType
+    inputs: list[str] | None  # None: the previous layer's output (or the only model input)
+    params: dict
+    tensors: dict = field(default_factory=dict)  # inline values, by torch state-dict name
+
+    @property
+    def label(self) -> str:
+        return f"layer {self.name!r} (#{self.index}, {self.type.name})"
+
+
+@dataclass(frozen=True)
+class Definition:
+    folder: Path
+    file: Path
+    name: str
+    version: int
+    description: str
+    dtype: str
+    max_batch_size: int | None
+    inputs: list[InputDef]
+    layers: list[LayerDef]
+    outputs: list[str]
+    weights: str | None
+    seed: int | None
+
+
+def find_definition_file(folder: Path) -> Path:
+    for name in DEFINITION_FILES:
+        if (folder / name).is_file():
+            return folder / name
+    raise DefinitionError(f"{folder.name}: no definition file (looked for {', '.join(DEFINITION_FILES)})")
+
+
+def read_document(file: Path):
+    """Parse YAML (safe loader only: no python tags) or JSON."""
+    try:
+        text = file.read_text(encoding="utf-8")
+        if file.suffix == ".json":
+            return json.loads(text)
+        return yaml.safe_load(text)
+    except UnicodeDecodeError as exc:
+        raise DefinitionError(f"{file.name}: not UTF-8 text ({exc.reason} at byte {exc.start})") from None
+    except json.JSONDecodeError as exc:
+        raise DefinitionError(
+            f"{file.name}: invalid JSON at line {exc.lineno}, column {exc.colno}: {exc.msg}"
+        ) from None
+    except yaml.YAMLError as exc:
+        raise DefinitionError(f"{file.name}: invalid YAML: {_yaml_problem(exc)}") from None
+
+
+def _yaml_problem(exc: yaml.YAMLError) -> str:
+    mark = getattr(exc, "problem_mark", None)
+    problem = getattr(exc, "problem", None) or str(exc)
+    return f"{problem} (line {mark.line + 1}, column {mark.column + 1})" if mark else problem
+
+
+def load_definition(folder: Path) -> Definition:
+    folder = Path(folder)
+    file = find_definition_file(folder)
+    document = read_document(file)
+    if not isinstance(document, dict):
+        raise DefinitionError(f"{file.name}: expected a mapping at the top level, got {type(document).__name__}")
+    try:
+        data = DefinitionSchema().load(document)
+    except ValidationError as exc:
+        raise DefinitionError(f"{file.name}: " + "; ".join(flatten_messages(exc.messages))) from None
+    if data.get("name", folder.name) != folder.name:
+        raise DefinitionError(f"{file.name}: name {data['name']!r} does not match its folder {folder.name!r}")
+    layers = [_layer(file, index, raw) for index, raw in enumerate(data["layers"])]
+    return Definition(
+        folder=folder,
+        file=file,
+        name=folder.name,
+        version=data["version"],
+        description=data["description"],
+        dtype=data["dtype"],
+        max_batch_size=data["max_batch_size"],
+        inputs=[InputDef(i["name"], tuple(i["shape"])) for i in data["inputs"]],
+        layers=layers,
+        outputs=data.get("outputs") or [layers[-1].name],
+        weights=data["weights"],
+        seed=data["init"]["seed"] if data["init"] else None,
+    )
+
+
+def _layer(file: Path, index: int, raw: dict) -> LayerDef:
+    layer_type = LAYER_TYPES[raw["type"]]
+    rest = {k: v for k, v in raw.items() if k not in ("name", "type", "inputs")}
+    # `bias: false` is torch's switch; `bias: [..]` is the tensor.
+    tensors = {k: rest.pop(k) for k in TENSOR_FIELDS if k in rest and isinstance(rest[k], list)}
+    where = f"{file.name}: layers[{index}] {raw['name']!r} ({layer_type.name})"
+    try:
+        params = layer_type.params(unknown=RAISE).load(rest)
+    except ValidationError as exc:
+        raise DefinitionError(f"{where}: " + "; ".join(flatten_messages(exc.messages))) from None
+    return LayerDef(index, raw["name"], layer_type, raw.get("inputs"), params, tensors)

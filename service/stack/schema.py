@@ -1,0 +1,75 @@
+"""The definition format, as marshmallow schemas: the specification of model.yaml."""
+
+from marshmallow import INCLUDE, Schema, ValidationError, fields, validate, validates_schema
+
+from ..dtypes import BY_NAME
+from .layers import LAYER_TYPES
+
+NAME_PATTERN = r"^[A-Za-z_][A-Za-z0-9_]*$"
+_name = validate.Regexp(NAME_PATTERN, error="must be letters, digits and underscores, not starting with a digit")
+
+# Tensors a layer may carry inline, by torch's state-dict names.
+TENSOR_FIELDS = ("weight", "bias", "running_mean", "running_var")
+
+
+class InputSchema(Schema):
+    name = fields.String(required=True, validate=_name)
+    shape = fields.List(
+        fields.Integer(strict=True, validate=validate.Range(min=1)),
+        required=True,
+        validate=validate.Length(min=1),
+        metadata={"description": "per-sample shape; the batch dimension is implicit and comes first"},
+    )
+
+
+class InitSchema(Schema):
+    seed = fields.Integer(strict=True, required=True, validate=validate.Range(min=0, max=2**63 - 1))
+
+
+class LayerSchema(Schema):
+    """The fields every layer has; the rest are its type's hyper-parameters and inline tensors."""
+
+    class Meta:
+        unknown = INCLUDE
+
+    name = fields.String(required=True, validate=_name)
+    type = fields.String(required=True, validate=validate.OneOf(sorted(LAYER_TYPES)))
+    inputs = fields.List(fields.String(), validate=validate.Length(min=1))
+
+
+class DefinitionSchema(Schema):
+    name = fields.String(validate=_name)
+    version = fields.Integer(strict=True, load_default=1, validate=validate.Range(min=1))
+    description = fields.String(load_default="")
+    dtype = fields.String(load_default="float32", validate=validate.OneOf(sorted(BY_NAME)))
+    max_batch_size = fields.Integer(strict=True, load_default=None, validate=validate.Range(min=1))
+    inputs = fields.List(fields.Nested(InputSchema), required=True, validate=validate.Length(min=1))
+    layers = fields.List(fields.Nested(LayerSchema), required=True, validate=validate.Length(min=1))
+    outputs = fields.List(fields.String(), validate=validate.Length(min=1))
+    weights = fields.String(load_default=None)
+    init = fields.Nested(InitSchema, load_default=None)
+
+    @validates_schema
+    def names_are_unique(self, data, **kwargs):
+        seen = set()
+        for where, items in (("inputs", data.get("inputs", [])), ("layers", data.get("layers", []))):
+            for index, item in enumerate(items):
+                if item["name"] in seen:
+                    raise ValidationError(f"duplicate name {item['name']!r}", f"{where}[{index}].name")
+                seen.add(item["name"])
+
+
+def flatten_messages(messages, prefix="") -> list[str]:
+    """Turn marshmallow's nested error dict into 'layers[2].dim: message' lines."""
+    if isinstance(messages, list):
+        return [f"{prefix}: {m}" if prefix else str(m) for m in messages]
+    lines = []
+    for key, value in messages.items():
+        if isinstance(key, int):
+            path = f"{prefix}[{key}]"
+        elif key == "_schema":
+            path = prefix
+        else:
+            path = f"{prefix}.{key}" if prefix else str(key)
+        lines.extend(flatten_messages(value, path))
+    return lines

@@ -1,0 +1,40 @@
+"""LayerStack: the built model, a torch module that runs declared layers in order."""
+
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+from .definition import LayerDef
+
+
+@dataclass(frozen=True)
+class BuiltLayer:
+    """A declared layer after build: where its inputs come from and the shapes it sees."""
+
+    definition: LayerDef
+    sources: tuple[str, ...]  # names of model inputs or earlier layers
+    params: dict  # hyper-parameters with inferred values filled in
+    input_shapes: tuple[tuple[int, ...], ...]
+    output_shape: tuple[int, ...]
+
+    @property
+    def name(self) -> str:
+        return self.definition.name
+
+
+class LayerStack(nn.Module):
+    """Runs each layer on the outputs it names; returns the declared outputs in order."""
+
+    def __init__(self, layers: list[BuiltLayer], modules: list[nn.Module], inputs: list[str], outputs: list[str]):
+        super().__init__()
+        self.built = layers
+        self.layers = nn.ModuleList(modules)
+        self.input_names = list(inputs)
+        self.output_names = list(outputs)
+
+    def forward(self, *inputs: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        values = dict(zip(self.input_names, inputs))
+        for layer, module in zip(self.built, self.layers):
+            values[layer.name] = module(*(values[s] for s in layer.sources))
+        return tuple(values[name] for name in self.output_names)

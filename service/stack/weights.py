@@ -1,0 +1,152 @@
+"""Where each layer's tensors come from: inline lists, a safetensors file, or a seed.
+
+Every tensor is materialized with numpy and handed to torch without a copy, so loading runs
+no torch kernels (safe in a process that forks workers afterwards) and never unpickles.
+"""
+
+from pathlib import Path
+
+import numpy as np
+import torch
+from safetensors import SafetensorError, safe_open
+from torch import nn
+
+from ..dtypes import DType
+from ..errors import DefinitionError
+from .definition import Definition, LayerDef
+
+# Buffers torch keeps for training only; accepted in weight files, never required.
+TRAINING_ONLY = ("num_batches_tracked",)
+
+# Seeded values for tensors without a fan-in rule: torch's own reset values.
+_DEFAULTS = {"weight": np.ones, "bias": np.zeros, "running_mean": np.zeros, "running_var": np.ones}
+
+
+def expected_tensors(module: nn.Module) -> dict[str, tuple[int, ...]]:
+    """The tensors a built (meta) module needs, by state-dict name, with their shapes."""
+    tensors = dict(module.named_parameters(recurse=False))
+    tensors.update(module.named_buffers(recurse=False))
+    return {name: tuple(t.shape) for name, t in tensors.items() if name not in TRAINING_ONLY}
+
+
+def resolve_weights_path(definition: Definition) -> Path:
+    """The weights file, refused if it escapes the model folder (../, absolute, symlinks)."""
+    folder = definition.folder.resolve()
+    candidate = Path(definition.weights)
+    where = f"{definition.file.name}: weights"
+    if candidate.is_absolute():
+        raise DefinitionError(f"{where}: {definition.weights!r} is absolute; give a path inside the model folder")
+    path = (folder / candidate).resolve()
+    if not path.is_relative_to(folder):
+        raise DefinitionError(f"{where}: {definition.weights!r} points outside the model folder")
+    if not path.is_file():
+        raise DefinitionError(f"{where}: file {definition.weights!r} not found in the model folder")
+    return path
+
+
+def read_weights_file(definition: Definition, dtype: DType) -> dict[str, np.ndarray]:
+    path = resolve_weights_path(definition)
+    name = definition.weights
+    try:
+        with safe_open(path, framework="numpy") as file:
+            tensors = {}
+            for key in file.keys():  # noqa: SIM118 (safe_open is not iterable)
+                stored = file.get_slice(key).get_dtype()
+                if key.rsplit(".", 1)[-1] in TRAINING_ONLY:
+                    continue
+                if stored != dtype.safetensors:
+                    raise DefinitionError(
+                        f"{name}: tensor {key!r} is {stored}, but the model dtype {dtype.name} needs {dtype.safetensors}"
+                    )
+                tensors[key] = file.get_tensor(key)
+            return tensors
+    except SafetensorError as exc:
+        raise DefinitionError(f"{name}: not a readable safetensors file ({exc})") from None
+
+
+def inline_tensor(layer: LayerDef, name: str, value, dtype: DType) -> np.ndarray:
+    where = f"{layer.label}: {name}"
+    if any(isinstance(v, (bool, str)) for v in _leaves(value)):
+        raise DefinitionError(f"{where}: values must be numbers")
+    try:
+        return np.array(value, dtype=dtype.numpy)
+    except (ValueError, TypeError):
+        raise DefinitionError(f"{where}: not a rectangular nested list of numbers") from None
+
+
+def _leaves(value):
+    if isinstance(value, list):
+        for item in value:
+            yield from _leaves(item)
+    else:
+        yield value
+
+
+def seeded_tensors(layer: LayerDef, seed: int, shapes: dict, dtype: DType) -> dict[str, np.ndarray]:
+    """torch's default initialization, drawn with numpy from a stream per (seed, layer)."""
+    rng = np.random.default_rng([seed, layer.index])
+    fan_in = layer.params.get(layer.type.fan_in) if layer.type.fan_in else None
+    values = {}
+    for name, shape in shapes.items():
+        if fan_in:
+            bound = 1.0 / np.sqrt(fan_in)
+            values[name] = rng.uniform(-bound, bound, size=shape).astype(dtype.numpy)
+        else:
+            values[name] = _DEFAULTS[name](shape, dtype=dtype.numpy)
+    return values
+
+
+def gather_tensors(definition: Definition, modules: list[nn.Module], dtype: DType) -> list[dict[str, np.ndarray]]:
+    """Every layer's tensors, strictly: none missing, none unexpected, every shape exact."""
+    from_file = read_weights_file(definition, dtype) if definition.weights else {}
+    gathered, missing = [], []
+    for layer, module in zip(definition.layers, modules):
+        shapes = expected_tensors(module)
+        unexpected_inline = sorted(set(layer.tensors) - set(shapes))
+        if unexpected_inline:
+            raise DefinitionError(f"{layer.label}: has no tensor {', '.join(unexpected_inline)}")
+        tensors = {}
+        for name in shapes:
+            key = f"{layer.name}.{name}"
+            if name in layer.tensors and key in from_file:
+                raise DefinitionError(f"{layer.label}: {name} is given both inline and in {definition.weights}")
+            if name in layer.tensors:
+                tensors[name] = inline_tensor(layer, name, layer.tensors[name], dtype)
+            elif key in from_file:
+                tensors[name] = from_file.pop(key)
+        absent = {n: s for n, s in shapes.items() if n not in tensors}
+        if absent and definition.seed is not None:
+            tensors.update(seeded_tensors(layer, definition.seed, absent, dtype))
+        else:
+            missing.extend(f"{layer.name}.{n}" for n in absent)
+        _check(layer, tensors, shapes, definition)
+        gathered.append(tensors)
+    if missing:
+        raise DefinitionError(
+            f"{definition.file.name}: missing tensors {sorted(missing)}; give them inline, "
+            f"in a weights file, or set init: {{seed: N}}"
+        )
+    if from_file:
+        raise DefinitionError(f"{definition.weights}: unexpected tensors {sorted(from_file)}")
+    return gathered
+
+
+def _check(layer: LayerDef, tensors: dict, shapes: dict, definition: Definition):
+    for name, array in tensors.items():
+        if array.shape != shapes[name]:
+            raise DefinitionError(f"{layer.label}: {name} has shape {list(array.shape)}, expected {list(shapes[name])}")
+        if not np.isfinite(array).all():
+            raise DefinitionError(f"{layer.label}: {name} contains NaN or infinite values")
+
+
+def assign_tensors(module: nn.Module, tensors: dict[str, np.ndarray]):
+    """Replace the meta placeholders with the loaded values, sharing numpy's memory."""
+    for name, array in tensors.items():
+        tensor = torch.from_numpy(np.ascontiguousarray(array))
+        if name in module._parameters:
+            module._parameters[name] = nn.Parameter(tensor, requires_grad=False)
+        else:
+            module._buffers[name] = tensor
+    for name in TRAINING_ONLY:
+        if module._buffers.get(name) is not None:
+            module._buffers[name] = torch.zeros((), dtype=torch.long)
