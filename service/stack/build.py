@@ -2,7 +2,7 @@
 
 from pathlib import Path
 
-from ..dtypes import BY_NAME
+from ..dtypes import BY_NAME, DType
 from ..errors import DefinitionError
 from .definition import Definition, LayerDef, load_definition
 from .layers import ParamError, ShapeMismatch
@@ -19,10 +19,10 @@ def build_stack(definition: Definition) -> LayerStack:
         params, output_shape = _infer(definition, layer, sources, shapes)
         shapes[layer.name] = output_shape
         built.append(BuiltLayer(layer, sources, params, tuple(shapes[s] for s in sources), output_shape))
-        modules.append(layer.type.build(params, dtype.torch))
+        modules.append(_build(layer, params, dtype))
         previous = layer.name
     _check_outputs(definition, shapes)
-    for module, tensors in zip(modules, gather_tensors(definition, modules, dtype)):
+    for module, tensors in zip(modules, gather_tensors(definition, built, modules, dtype)):
         assign_tensors(module, tensors)
     stack = LayerStack(built, modules, [i.name for i in definition.inputs], definition.outputs)
     return stack.eval().requires_grad_(False)
@@ -39,7 +39,7 @@ def _sources(definition: Definition, layer: LayerDef, previous: str | None) -> t
             return (definition.inputs[0].name,)
         if previous is None:
             names = [i.name for i in definition.inputs]
-            raise DefinitionError(f"{layer.label}: the model has inputs {names}; name the ones it takes in `inputs`")
+            raise DefinitionError(f"{layer.where}: the model has inputs {names}; name the ones it takes in `inputs`")
         sources = (previous,)
     else:
         sources = tuple(layer.inputs)
@@ -47,10 +47,10 @@ def _sources(definition: Definition, layer: LayerDef, previous: str | None) -> t
     for source in sources:
         if source not in known:
             raise DefinitionError(
-                f"{layer.label}: input {source!r} is neither a model input nor an earlier layer ({', '.join(known)})"
+                f"{layer.where}: input {source!r} is neither a model input nor an earlier layer ({', '.join(known)})"
             )
     if len(sources) != layer.type.arity:
-        raise DefinitionError(f"{layer.label}: takes {layer.type.arity} input(s), got {len(sources)}: {list(sources)}")
+        raise DefinitionError(f"{layer.where}: takes {layer.type.arity} input(s), got {len(sources)}: {list(sources)}")
     return sources
 
 
@@ -60,10 +60,19 @@ def _infer(definition: Definition, layer: LayerDef, sources, shapes):
     except ShapeMismatch as exc:
         source = sources[exc.operand]
         raise DefinitionError(
-            f"{layer.label} expects {exc.expected}, but {_describe(definition, source)} gives per-sample shape {list(exc.got)}"
+            f"{layer.where} expects {exc.expected}, but {_describe(definition, source)} gives per-sample shape {list(exc.got)}"
         ) from None
     except ParamError as exc:
-        raise DefinitionError(f"{layer.label}: {exc.field}: {exc}") from None
+        raise DefinitionError(f"{layer.where}: {exc.field}: {exc}") from None
+
+
+def _build(layer: LayerDef, params: dict, dtype: DType):
+    """The module, on the meta device; torch refuses sizes beyond what it can index."""
+    try:
+        return layer.type.build(params, dtype.torch)
+    except (TypeError, ValueError, RuntimeError) as exc:
+        reason = str(exc).splitlines()[0]
+        raise DefinitionError(f"{layer.where}: torch cannot build it with {params}: {reason}") from None
 
 
 def _describe(definition: Definition, source: str) -> str:

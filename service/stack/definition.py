@@ -22,6 +22,7 @@ class InputDef:
 
 @dataclass(frozen=True)
 class LayerDef:
+    file: str  # the definition file's name, which messages about the layer start with
     index: int
     name: str
     type: LayerType
@@ -32,6 +33,10 @@ class LayerDef:
     @property
     def label(self) -> str:
         return f"layer {self.name!r} (#{self.index}, {self.type.name})"
+
+    @property
+    def where(self) -> str:
+        return f"{self.file}: {self.label}"
 
 
 @dataclass(frozen=True)
@@ -72,6 +77,8 @@ def read_document(file: Path):
         ) from None
     except yaml.YAMLError as exc:
         raise DefinitionError(f"{file.name}: invalid YAML: {_yaml_problem(exc)}") from None
+    except RecursionError:
+        raise DefinitionError(f"{file.name}: lists or mappings nested too deeply to parse") from None
 
 
 def _yaml_problem(exc: yaml.YAMLError) -> str:
@@ -119,4 +126,4 @@ def _layer(file: Path, index: int, raw: dict) -> LayerDef:
         params = layer_type.params(unknown=RAISE).load(rest)
     except ValidationError as exc:
         raise DefinitionError(f"{where}: " + "; ".join(flatten_messages(exc.messages))) from None
-    return LayerDef(index, raw["name"], layer_type, raw.get("inputs"), params, tensors)
+    return LayerDef(file.name, index, raw["name"], layer_type, raw.get("inputs"), params, tensors)

@@ -14,6 +14,7 @@ from torch import nn
 from ..dtypes import DType
 from ..errors import DefinitionError
 from .definition import Definition, LayerDef
+from .stack import BuiltLayer
 
 # Buffers torch keeps for training only; accepted in weight files, never required.
 TRAINING_ONLY = ("num_batches_tracked",)
@@ -36,10 +37,18 @@ def resolve_weights_path(definition: Definition) -> Path:
     where = f"{definition.file.name}: weights"
     if candidate.is_absolute():
         raise DefinitionError(f"{where}: {definition.weights!r} is absolute; give a path inside the model folder")
-    path = (folder / candidate).resolve()
+    try:
+        path = (folder / candidate).resolve()
+        found = path.is_file()
+    except OSError as exc:  # e.g. a name too long; strerror, as the full message shows server paths
+        raise DefinitionError(f"{where}: {definition.weights!r} cannot be opened ({exc.strerror})") from None
+    except ValueError:  # pathlib refuses a NUL byte
+        raise DefinitionError(f"{where}: {definition.weights!r} contains a NUL character") from None
+    except RuntimeError:  # pathlib's report of a symlink loop
+        raise DefinitionError(f"{where}: {definition.weights!r} is a symlink loop") from None
     if not path.is_relative_to(folder):
         raise DefinitionError(f"{where}: {definition.weights!r} points outside the model folder")
-    if not path.is_file():
+    if not found:
         raise DefinitionError(f"{where}: file {definition.weights!r} not found in the model folder")
     return path
 
@@ -65,13 +74,16 @@ def read_weights_file(definition: Definition, dtype: DType) -> dict[str, np.ndar
 
 
 def inline_tensor(layer: LayerDef, name: str, value, dtype: DType) -> np.ndarray:
-    where = f"{layer.label}: {name}"
+    where = f"{layer.where}: {name}"
     if any(isinstance(v, (bool, str)) for v in _leaves(value)):
         raise DefinitionError(f"{where}: values must be numbers")
     try:
-        return np.array(value, dtype=dtype.numpy)
+        with np.errstate(over="raise"):
+            return np.array(value, dtype=dtype.numpy)
     except (ValueError, TypeError):
         raise DefinitionError(f"{where}: not a rectangular nested list of numbers") from None
+    except (OverflowError, FloatingPointError):
+        raise DefinitionError(f"{where}: a value is out of range for {dtype.name}") from None
 
 
 def _leaves(value):
@@ -82,10 +94,11 @@ def _leaves(value):
         yield value
 
 
-def seeded_tensors(layer: LayerDef, seed: int, shapes: dict, dtype: DType) -> dict[str, np.ndarray]:
+def seeded_tensors(built: BuiltLayer, seed: int, shapes: dict, dtype: DType) -> dict[str, np.ndarray]:
     """torch's default initialization, drawn with numpy from a stream per (seed, layer)."""
+    layer = built.definition
     rng = np.random.default_rng([seed, layer.index])
-    fan_in = layer.params.get(layer.type.fan_in) if layer.type.fan_in else None
+    fan_in = built.params.get(layer.type.fan_in) if layer.type.fan_in else None  # inferred when omitted
     values = {}
     for name, shape in shapes.items():
         if fan_in:
@@ -96,27 +109,30 @@ def seeded_tensors(layer: LayerDef, seed: int, shapes: dict, dtype: DType) -> di
     return values
 
 
-def gather_tensors(definition: Definition, modules: list[nn.Module], dtype: DType) -> list[dict[str, np.ndarray]]:
+def gather_tensors(
+    definition: Definition, built: list[BuiltLayer], modules: list[nn.Module], dtype: DType
+) -> list[dict[str, np.ndarray]]:
     """Every layer's tensors, strictly: none missing, none unexpected, every shape exact."""
     from_file = read_weights_file(definition, dtype) if definition.weights else {}
     gathered, missing = [], []
-    for layer, module in zip(definition.layers, modules):
+    for built_layer, module in zip(built, modules):
+        layer = built_layer.definition
         shapes = expected_tensors(module)
         unexpected_inline = sorted(set(layer.tensors) - set(shapes))
         if unexpected_inline:
-            raise DefinitionError(f"{layer.label}: has no tensor {', '.join(unexpected_inline)}")
+            raise DefinitionError(f"{layer.where}: has no tensor {', '.join(unexpected_inline)}")
         tensors = {}
         for name in shapes:
             key = f"{layer.name}.{name}"
             if name in layer.tensors and key in from_file:
-                raise DefinitionError(f"{layer.label}: {name} is given both inline and in {definition.weights}")
+                raise DefinitionError(f"{layer.where}: {name} is given both inline and in {definition.weights}")
             if name in layer.tensors:
                 tensors[name] = inline_tensor(layer, name, layer.tensors[name], dtype)
             elif key in from_file:
                 tensors[name] = from_file.pop(key)
         absent = {n: s for n, s in shapes.items() if n not in tensors}
         if absent and definition.seed is not None:
-            tensors.update(seeded_tensors(layer, definition.seed, absent, dtype))
+            tensors.update(seeded_tensors(built_layer, definition.seed, absent, dtype))
         else:
             missing.extend(f"{layer.name}.{n}" for n in absent)
         _check(layer, tensors, shapes, definition)
@@ -134,9 +150,18 @@ def gather_tensors(definition: Definition, modules: list[nn.Module], dtype: DTyp
 def _check(layer: LayerDef, tensors: dict, shapes: dict, definition: Definition):
     for name, array in tensors.items():
         if array.shape != shapes[name]:
-            raise DefinitionError(f"{layer.label}: {name} has shape {list(array.shape)}, expected {list(shapes[name])}")
+            raise DefinitionError(
+                f"{_origin(layer, name, definition)} has shape {list(array.shape)}, expected {list(shapes[name])}"
+            )
         if not np.isfinite(array).all():
-            raise DefinitionError(f"{layer.label}: {name} contains NaN or infinite values")
+            raise DefinitionError(f"{_origin(layer, name, definition)} contains NaN or infinite values")
+
+
+def _origin(layer: LayerDef, name: str, definition: Definition) -> str:
+    """Where a tensor was given: inline, or in the weights file (seeded ones are always valid)."""
+    if name in layer.tensors:
+        return f"{layer.where}: {name}"
+    return f"{definition.weights}: tensor {f'{layer.name}.{name}'!r} for {layer.label}"
 
 
 def assign_tensors(module: nn.Module, tensors: dict[str, np.ndarray]):

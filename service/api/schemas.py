@@ -1,0 +1,139 @@
+"""Request and response schemas of the HTTP API: they validate bodies and generate /openapi.json."""
+
+from marshmallow import Schema, fields, validate
+
+_shape = fields.List(fields.Integer(strict=True, validate=validate.Range(min=0)), required=True)
+
+
+class RequestInputSchema(Schema):
+    name = fields.String(required=True)
+    shape = _shape
+    datatype = fields.String(required=True, metadata={"example": "FP32"})
+    data = fields.Raw(required=True, metadata={"description": "numbers, flat (row-major) or nested to match shape"})
+    parameters = fields.Dict()
+
+
+class RequestOutputSchema(Schema):
+    name = fields.String(required=True)
+    parameters = fields.Dict()
+
+
+class InferRequestSchema(Schema):
+    id = fields.String(metadata={"description": "echoed in the response"})
+    parameters = fields.Dict()
+    inputs = fields.List(fields.Nested(RequestInputSchema), required=True, validate=validate.Length(min=1))
+    outputs = fields.List(
+        fields.Nested(RequestOutputSchema), metadata={"description": "outputs to return; default: all"}
+    )
+
+
+class ResponseTensorSchema(Schema):
+    name = fields.String()
+    shape = fields.List(fields.Integer())
+    datatype = fields.String()
+    data = fields.Raw(metadata={"description": "flat (row-major) list of numbers"})
+
+
+class InferResponseSchema(Schema):
+    model_name = fields.String()
+    model_version = fields.String()
+    id = fields.String()
+    outputs = fields.List(fields.Nested(ResponseTensorSchema))
+
+
+class TensorMetadataSchema(Schema):
+    name = fields.String()
+    datatype = fields.String()
+    shape = fields.List(fields.Integer(), metadata={"description": "-1 marks the batch dimension"})
+
+
+class ModelMetadataSchema(Schema):
+    name = fields.String()
+    versions = fields.List(fields.String())
+    platform = fields.String()
+    description = fields.String()
+    max_batch_size = fields.Integer()
+    inputs = fields.List(fields.Nested(TensorMetadataSchema))
+    outputs = fields.List(fields.Nested(TensorMetadataSchema))
+
+
+class ModelStatusSchema(Schema):
+    name = fields.String()
+    versions = fields.List(fields.String())
+    platform = fields.String()
+    state = fields.String(metadata={"description": "READY, LOADING or UNAVAILABLE"})
+    ready = fields.Boolean()
+    reason = fields.String(allow_none=True, metadata={"description": "the load error of an unavailable model"})
+
+
+class ModelListSchema(Schema):
+    models = fields.List(fields.Nested(ModelStatusSchema))
+
+
+class ServerMetadataSchema(Schema):
+    name = fields.String()
+    version = fields.String()
+    extensions = fields.List(fields.String())
+
+
+class HealthSchema(Schema):
+    live = fields.Boolean()
+    ready = fields.Boolean()
+
+
+class ModelReadySchema(Schema):
+    name = fields.String()
+    ready = fields.Boolean()
+
+
+class TensorInfoSchema(Schema):
+    name = fields.String()
+    shape = fields.List(fields.Integer())
+    count = fields.Integer()
+    values = fields.Raw(metadata={"description": "nested list; only with ?values=true"})
+
+    def get_attribute(self, obj, attr, default):
+        # A plain dict lookup: marshmallow would otherwise fall back to dict.values for "values".
+        return obj.get(attr, default)
+
+
+class LayerSchema(Schema):
+    index = fields.Integer()
+    name = fields.String()
+    type = fields.String()
+    hyperparameters = fields.Dict()
+    inputs = fields.List(fields.String())
+    input_shapes = fields.List(fields.List(fields.Integer()))
+    output_shape = fields.List(fields.Integer())
+    parameters = fields.List(fields.Nested(TensorInfoSchema))
+    buffers = fields.List(fields.Nested(TensorInfoSchema))
+    parameter_count = fields.Integer()
+
+
+class OneLayerSchema(LayerSchema):
+    model_name = fields.String()
+    model_version = fields.String()
+
+
+class LayersSchema(Schema):
+    model_name = fields.String()
+    model_version = fields.String()
+    layers = fields.List(fields.Nested(LayerSchema))
+    parameter_count = fields.Integer()
+
+
+class LayerQuerySchema(Schema):
+    values = fields.Boolean(load_default=False, metadata={"description": "include parameter values"})
+
+
+class PredictRequestSchema(Schema):
+    instances = fields.List(fields.Raw(), required=True, validate=validate.Length(min=1))
+
+
+class PredictResponseSchema(Schema):
+    predictions = fields.List(fields.Raw())
+
+
+class ErrorSchema(Schema):
+    error = fields.String(metadata={"description": "what was wrong, and where"})
+    request_id = fields.String()

@@ -1,0 +1,16 @@
+"""The simple protocol for curl users (TF Serving / KServe V1): instances in, predictions out."""
+
+from ..inference import predict
+from . import repository
+from .parsing import Blueprint
+from .schemas import PredictRequestSchema, PredictResponseSchema
+
+blp = Blueprint("v1", __name__, url_prefix="/v1", description="Simple prediction protocol (KServe V1)")
+
+
+@blp.route("/models/<name>:predict", methods=["POST"])
+@blp.arguments(PredictRequestSchema)
+@blp.response(200, PredictResponseSchema)
+def model_predict(request, name):
+    """One instance per sample; with several inputs, each instance is an object keyed by input name."""
+    return predict(repository().get(name), request["instances"])

@@ -1,0 +1,91 @@
+"""Open Inference Protocol (KServe V2) endpoints: health, metadata, readiness, inference."""
+
+from .. import __version__
+from ..errors import ModelNotReady, NotReady
+from ..inference import infer
+from . import repository
+from .parsing import Blueprint
+from .schemas import (
+    HealthSchema,
+    InferRequestSchema,
+    InferResponseSchema,
+    ModelListSchema,
+    ModelMetadataSchema,
+    ModelReadySchema,
+    ServerMetadataSchema,
+)
+
+blp = Blueprint("v2", __name__, url_prefix="/v2", description="Open Inference Protocol (KServe V2)")
+
+MODEL = "/models/<name>"
+MODEL_VERSION = "/models/<name>/versions/<version>"
+
+
+@blp.route("")
+@blp.response(200, ServerMetadataSchema)
+def server_metadata():
+    """Server name, version and protocol extensions."""
+    return {"name": "layerserve", "version": __version__, "extensions": ["layers"]}
+
+
+@blp.route("/health/live")
+@blp.response(200, HealthSchema)
+def live():
+    """The server process answers."""
+    return {"live": True}
+
+
+@blp.route("/health/ready")
+@blp.response(200, HealthSchema)
+@blp.alt_response(503, description="some model is still loading or warming up")
+def ready():
+    """Every model that loaded is warmed up and serving (a broken model does not hold readiness)."""
+    if not repository().ready:
+        raise NotReady("models are still warming up")
+    return {"ready": True}
+
+
+@blp.route("/models")
+@blp.response(200, ModelListSchema)
+def list_models():
+    """Every model folder with its versions, state, and load error if any."""
+    return {"models": [entry.listing() for entry in repository().entries()]}
+
+
+@blp.route(MODEL)
+@blp.route(MODEL_VERSION)
+@blp.response(200, ModelMetadataSchema)
+def model_metadata(name, version=None):
+    """Inputs and outputs with datatype and shape (-1 marks the batch dimension)."""
+    model = repository().get(name, version)
+    return {
+        "name": model.name,
+        "versions": [model.version],
+        "platform": "layerserve",
+        "description": model.definition.description,
+        "max_batch_size": model.max_batch_size,
+        "inputs": [spec.metadata() for spec in model.inputs],
+        "outputs": [spec.metadata() for spec in model.outputs],
+    }
+
+
+@blp.route(MODEL + "/ready")
+@blp.route(MODEL_VERSION + "/ready")
+@blp.response(200, ModelReadySchema)
+@blp.alt_response(503, description="the model failed to load or is warming up")
+def model_ready(name, version=None):
+    """200 when the model serves; 503 with the reason when it does not."""
+    entry = repository().entry(name)
+    if not entry.ready:
+        raise ModelNotReady(name, entry.error or "warming up")
+    repository().get(name, version)
+    return {"name": name, "ready": True}
+
+
+@blp.route(MODEL + "/infer", methods=["POST"])
+@blp.route(MODEL_VERSION + "/infer", methods=["POST"])
+@blp.arguments(InferRequestSchema)
+@blp.response(200, InferResponseSchema)
+def model_infer(request, name, version=None):
+    """Run a batch through the model. Inputs are JSON tensors: name, shape, datatype, data (flat or nested)."""
+    return infer(repository().get(name, version), request)

@@ -1,0 +1,31 @@
+"""The application factory."""
+
+import logging
+from pathlib import Path
+
+from flask import Flask
+
+from . import config
+from .api import init_api
+from .repository import ModelRepository
+
+
+def create_app(test_config: dict | None = None) -> Flask:
+    """Defaults, then the environment, then `test_config`; loads every model folder.
+
+    With DEFER_WARM_UP the caller warms the models up later: gunicorn does it in each worker,
+    because torch compute in the master would not survive the fork.
+    """
+    app = Flask(__name__)
+    app.config.from_mapping(config.settings(), DEFER_WARM_UP=False)
+    app.config.from_mapping(test_config or {})
+    app.config["MAX_CONTENT_LENGTH"] = app.config["MAX_BODY_BYTES"]
+    logging.basicConfig(level=app.config["LOG_LEVEL"].upper())
+
+    repository = ModelRepository(Path(app.config["MODELS_DIR"]), app.config["MAX_BATCH_SIZE"])
+    repository.load_all()
+    if not app.config["DEFER_WARM_UP"]:
+        repository.warm_up()
+    app.extensions["layerserve"] = repository
+    init_api(app)
+    return app

@@ -1,0 +1,49 @@
+"""Configuration, read once from the environment with documented defaults."""
+
+import os
+from collections.abc import Mapping
+
+# Every setting, its environment variable and its default: the README's configuration table.
+SETTINGS = {
+    # app settings (create_app)
+    "MODELS_DIR": ("LAYERSERVE_MODELS", "models"),
+    "MAX_BATCH_SIZE": ("LAYERSERVE_MAX_BATCH_SIZE", 1024),
+    "MAX_BODY_BYTES": ("LAYERSERVE_MAX_BODY_BYTES", 64 * 1024 * 1024),
+    # process settings (gunicorn.conf.py)
+    "HOST": ("LAYERSERVE_HOST", "127.0.0.1"),
+    "PORT": ("LAYERSERVE_PORT", 8000),
+    "WORKERS": ("LAYERSERVE_WORKERS", 2),
+    "THREADS": ("LAYERSERVE_THREADS", 4),
+    "TIMEOUT": ("LAYERSERVE_TIMEOUT", 30),
+    "TORCH_THREADS": ("LAYERSERVE_TORCH_THREADS", 1),
+    "LOG_LEVEL": ("LAYERSERVE_LOG_LEVEL", "info"),
+}
+
+
+def defaults() -> dict:
+    return {key: default for key, (_, default) in SETTINGS.items()}
+
+
+def from_environment(environ: Mapping[str, str] = os.environ) -> dict:
+    """The settings the environment overrides, converted to their default's type."""
+    values = {}
+    for key, (variable, default) in SETTINGS.items():
+        if variable in environ:
+            values[key] = _convert(variable, environ[variable], type(default))
+    return values
+
+
+def _convert(variable: str, raw: str, kind: type):
+    if kind is str:
+        return raw
+    try:
+        value = kind(raw)
+    except ValueError:
+        raise ValueError(f"{variable}={raw!r} is not a valid {kind.__name__}") from None
+    if value < 0 or (value == 0 and variable != "LAYERSERVE_PORT"):
+        raise ValueError(f"{variable}={raw!r} must be positive")
+    return value
+
+
+def settings(environ: Mapping[str, str] = os.environ) -> dict:
+    return {**defaults(), **from_environment(environ)}

@@ -1,0 +1,57 @@
+"""What the layer endpoints say about a built stack: per layer, its wiring, shapes and tensors."""
+
+from torch import nn
+
+from .errors import UnknownLayer
+from .served import ServedModel
+from .stack import BuiltLayer
+from .stack.weights import TRAINING_ONLY
+
+
+def describe_layers(model: ServedModel) -> dict:
+    layers = [describe_layer(i, built, module) for i, (built, module) in enumerate(_pairs(model))]
+    return {
+        "model_name": model.name,
+        "model_version": model.version,
+        "layers": layers,
+        "parameter_count": sum(layer["parameter_count"] for layer in layers),
+    }
+
+
+def describe_one(model: ServedModel, ref: str, values: bool = False) -> dict:
+    """One layer by name or by index."""
+    pairs = list(_pairs(model))
+    names = [built.name for built, _ in pairs]
+    index = int(ref) if ref.isdecimal() else names.index(ref) if ref in names else None
+    if index is None or index >= len(pairs):
+        raise UnknownLayer(model.name, ref, names)
+    built, module = pairs[index]
+    return {"model_name": model.name, "model_version": model.version, **describe_layer(index, built, module, values)}
+
+
+def describe_layer(index: int, built: BuiltLayer, module: nn.Module, values: bool = False) -> dict:
+    parameters = [_tensor(n, t, values) for n, t in module.named_parameters(recurse=False)]
+    buffers = [_tensor(n, t, values) for n, t in module.named_buffers(recurse=False) if n not in TRAINING_ONLY]
+    return {
+        "index": index,
+        "name": built.name,
+        "type": built.definition.type.name,
+        "hyperparameters": built.params,
+        "inputs": list(built.sources),
+        "input_shapes": [[-1, *shape] for shape in built.input_shapes],
+        "output_shape": [-1, *built.output_shape],
+        "parameters": parameters,
+        "buffers": buffers,
+        "parameter_count": sum(p["count"] for p in parameters),
+    }
+
+
+def _pairs(model: ServedModel):
+    return zip(model.stack.built, model.stack.layers)
+
+
+def _tensor(name: str, tensor, values: bool) -> dict:
+    described = {"name": name, "shape": list(tensor.shape), "count": tensor.numel()}
+    if values:
+        described["values"] = tensor.tolist()
+    return described

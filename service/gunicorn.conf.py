@@ -1,0 +1,37 @@
+"""gunicorn settings for layerserve, from LAYERSERVE_* environment variables (see service/config.py).
+
+The master loads every model (preload_app): weights are read once and shared copy-on-write
+by the workers. No torch compute runs before the fork: thread pools started in the master
+do not survive it. Each worker sets its torch threads and warms its models up after the fork.
+"""
+
+from service.config import settings as read_settings
+
+_settings = read_settings()
+
+wsgi_app = "service.wsgi:app"
+bind = f"{_settings['HOST']}:{_settings['PORT']}"
+workers = _settings["WORKERS"]
+worker_class = "gthread"
+threads = _settings["THREADS"]
+timeout = _settings["TIMEOUT"]
+graceful_timeout = _settings["TIMEOUT"]
+keepalive = 5
+preload_app = True
+loglevel = _settings["LOG_LEVEL"]
+accesslog = "-"
+errorlog = "-"
+proc_name = "layerserve"
+control_socket_disable = True  # several instances may share a host
+
+
+def post_worker_init(worker):
+    import torch
+
+    torch.set_num_threads(_settings["TORCH_THREADS"])
+    worker.wsgi.extensions["layerserve"].warm_up()
+    worker.log.info("worker %s warmed up its models", worker.pid)
+
+
+# pid: which worker served; the request id ties the line to the response and its error body.
+access_log_format = '%(h)s "%(r)s" %(s)s %(B)s %(M)sms pid=%(p)s request_id=%({x-request-id}o)s'

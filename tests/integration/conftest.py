@@ -1,0 +1,120 @@
+"""Real servers for integration tests: the container's own command, on a free loopback port."""
+
+import json
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import pytest
+import requests
+
+ROOT = Path(__file__).resolve().parents[2]
+BIN = Path(sys.executable).parent
+STARTUP_DEADLINE = 60.0
+
+
+def container_command() -> list[str]:
+    """The CMD of the Dockerfile: integration tests run exactly what the container runs."""
+    match = re.search(r"^CMD\s+(\[.*\])\s*$", (ROOT / "Dockerfile").read_text(), re.MULTILINE)
+    command = json.loads(match.group(1))
+    return [str(BIN / command[0]), *command[1:]]
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+class ServerProcess:
+    """One layerserve instance under gunicorn, started like the container starts it."""
+
+    def __init__(self, models: Path, workers: int = 2, env: dict | None = None):
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.env = {
+            **os.environ,
+            "LAYERSERVE_MODELS": str(models),
+            "LAYERSERVE_HOST": "127.0.0.1",
+            "LAYERSERVE_PORT": str(self.port),
+            "LAYERSERVE_WORKERS": str(workers),
+            **(env or {}),
+        }
+        self.process = None
+        # A file, not a pipe: an unread pipe fills up and blocks the server.
+        self.log_file = tempfile.TemporaryFile(mode="w+")  # noqa: SIM115 (closed in stop)
+        self.final_log = None
+
+    def start(self) -> "ServerProcess":
+        self.process = subprocess.Popen(
+            container_command(), env=self.env, stdout=self.log_file, stderr=subprocess.STDOUT
+        )
+        self._wait_ready()
+        return self
+
+    def log(self) -> str:
+        self.log_file.seek(0)
+        return self.log_file.read()
+
+    def _wait_ready(self):
+        deadline = time.monotonic() + STARTUP_DEADLINE
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"server exited with {self.process.returncode}:\n{self.log()}")
+            try:
+                if requests.get(f"{self.url}/v2/health/ready", timeout=1).status_code == 200:
+                    return
+            except requests.ConnectionError:
+                pass
+            time.sleep(0.1)
+        log = self.stop()
+        raise RuntimeError(f"server not ready within {STARTUP_DEADLINE}s:\n{log}")
+
+    def stop(self) -> str:
+        """SIGTERM, wait for the graceful exit, and return everything the server logged."""
+        if self.final_log is not None:
+            return self.final_log
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        self.final_log = self.log()
+        self.log_file.close()
+        return self.final_log
+
+
+@pytest.fixture(scope="session")
+def live_server():
+    server = ServerProcess(ROOT / "models").start()
+    yield server.url
+    server.stop()
+
+
+@pytest.fixture
+def start_server():
+    """Start servers on model folders of the test's own making; all are stopped afterwards."""
+    servers = []
+
+    def start(models: Path, **kwargs) -> ServerProcess:
+        servers.append(ServerProcess(models, **kwargs).start())
+        return servers[-1]
+
+    yield start
+    for server in servers:
+        server.stop()
+
+
+@pytest.fixture
+def models_copy(tmp_path) -> Path:
+    """A writable copy of the bundled models, to add broken folders beside them."""
+    return Path(shutil.copytree(ROOT / "models", tmp_path / "models"))

@@ -1,0 +1,45 @@
+"""The deployment files: docker-compose.yml as docker-compose reads it, and the image's command."""
+
+import shutil
+import subprocess
+
+import pytest
+import yaml
+
+from .conftest import ROOT, container_command
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture(scope="module")
+def compose_config() -> dict:
+    if shutil.which("docker-compose") is None:
+        pytest.fail("docker-compose is not installed; `make test` installs it (make system-deps)")
+    result = subprocess.run(["docker-compose", "config"], cwd=ROOT, capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    return yaml.safe_load(result.stdout)
+
+
+def test_compose_serves_the_models_read_only(compose_config):
+    service = compose_config["services"]["layerserve"]
+    volumes = service["volumes"]
+    assert any(str(v).endswith(":/models:ro") or (isinstance(v, dict) and v.get("read_only")) for v in volumes)
+    assert service["environment"]["LAYERSERVE_MODELS"] == "/models"
+
+
+def test_compose_checks_readiness_and_restarts(compose_config):
+    service = compose_config["services"]["layerserve"]
+    assert "/v2/health/ready" in " ".join(service["healthcheck"]["test"])
+    assert service["restart"] == "unless-stopped"
+    assert service["user"] != "root"
+
+
+def test_the_container_runs_the_layerserve_command():
+    assert container_command()[-2:] == ["layerserve", "serve"] or container_command()[-1] == "serve"
+
+
+def test_the_image_pins_torch_and_runs_as_non_root():
+    dockerfile = (ROOT / "Dockerfile").read_text()
+    assert "torch==2.13.0" in dockerfile
+    assert "USER 10001" in dockerfile
+    assert "/v2/health/ready" in dockerfile

@@ -1,0 +1,88 @@
+"""A real gunicorn server: broken models beside good ones, every worker serving, graceful exit."""
+
+import subprocess
+import sys
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import pytest
+import requests
+
+pytestmark = pytest.mark.integration
+
+FOLD_REQUEST = {"inputs": [{"name": "x", "shape": [3, 2], "datatype": "FP32", "data": [[1, 0], [0, 1], [1, 1]]}]}
+FOLD_RESULT = [1, 0, 0.5, 1, 1.5, 0.5]
+
+
+def add_broken_model(models: Path) -> str:
+    broken = models / "broken"
+    broken.mkdir()
+    (broken / "model.yaml").write_text(
+        "inputs: [{name: x, shape: [3]}]\n"
+        "init: {seed: 0}\n"
+        "layers:\n"
+        "  - {name: fc1, type: Linear, in_features: 3, out_features: 4}\n"
+        "  - {name: fc2, type: Linear, in_features: 5, out_features: 1}\n"
+    )
+    return (
+        "layer 'fc2' (#1, Linear) expects 5 features in the last dimension, but layer 'fc1' gives per-sample shape [4]"
+    )
+
+
+def test_a_broken_model_is_reported_and_the_rest_are_served(start_server, models_copy):
+    message = add_broken_model(models_copy)
+    server = start_server(models_copy)
+
+    listing = {m["name"]: m for m in requests.get(f"{server.url}/v2/models").json()["models"]}
+    assert listing["broken"]["state"] == "UNAVAILABLE"
+    assert message in listing["broken"]["reason"]
+    assert all(m["ready"] for name, m in listing.items() if name != "broken")
+
+    refused = requests.post(f"{server.url}/v2/models/broken/infer", json=FOLD_REQUEST)
+    assert refused.status_code == 503
+    assert message in refused.json()["error"]
+    assert requests.get(f"{server.url}/v2/health/ready").status_code == 200
+
+    served = requests.post(f"{server.url}/v2/models/fold/infer", json=FOLD_REQUEST)
+    assert served.json()["outputs"][0]["data"] == FOLD_RESULT
+
+
+def test_validate_reports_the_same_message_and_fails(models_copy):
+    message = add_broken_model(models_copy)
+    result = subprocess.run(
+        [str(Path(sys.executable).with_name("layerserve")), "validate", str(models_copy)],
+        capture_output=True,
+        text=True,
+    )
+    assert result.returncode == 1
+    assert message in result.stderr
+    assert "ok   fold v1" in result.stdout
+
+
+def test_every_worker_serves_the_same_numbers(start_server, models_copy):
+    server = start_server(models_copy, workers=2)
+
+    def call(_):
+        # No session: each request on a new connection, so the kernel spreads them over workers.
+        return requests.post(f"{server.url}/v2/models/fold/infer", json=FOLD_REQUEST, timeout=10)
+
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        responses = list(pool.map(call, range(200)))
+    assert {r.status_code for r in responses} == {200}
+    assert all(r.json()["outputs"][0]["data"] == FOLD_RESULT for r in responses)
+    pids = {line.split("pid=")[1].split()[0] for line in server.log().splitlines() if "/infer" in line}
+    assert len(pids) == 2
+
+
+def test_request_id_reaches_the_access_log(live_server):
+    response = requests.get(f"{live_server}/v2/models/nope", headers={"X-Request-ID": "trace-me-42"})
+    assert response.status_code == 404
+    assert response.headers["X-Request-ID"] == "trace-me-42"
+    assert response.json()["request_id"] == "trace-me-42"
+
+
+def test_sigterm_stops_the_server_cleanly(start_server, models_copy):
+    server = start_server(models_copy)
+    log = server.stop()
+    assert server.process.returncode == 0
+    assert "Shutting down" in log
