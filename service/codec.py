@@ -71,8 +71,15 @@ def _odd_value(data, depth: int) -> str:
 
 
 def _json_type(value) -> str:
-    names = {bool: "a boolean", int: "a number", float: "a number", str: "a string", dict: "an object", list: "a list"}
-    names[type(None)] = "null"
+    names = {
+        bool: "a boolean",
+        int: "a number",
+        float: "a number",
+        str: "a string",
+        dict: "an object",
+        list: "a list",
+        type(None): "null",
+    }
     return names.get(type(value), type(value).__name__)
 
 

@@ -1,0 +1,1 @@
+"""API tests: Flask's test client against the application factory."""

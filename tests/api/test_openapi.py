@@ -1,0 +1,84 @@
+"""/openapi.json: a valid OpenAPI 3 document that documents every route the app serves."""
+
+import re
+
+import pytest
+
+UNDOCUMENTED_ENDPOINTS = ("static", "api-docs.")  # Flask's static files and the document itself
+HTTP_METHODS = {"get", "post", "put", "patch", "delete"}
+
+
+@pytest.fixture(scope="module")
+def document(app):
+    response = app.test_client().get("/openapi.json")
+    assert response.status_code == 200
+    return response.get_json()
+
+
+def openapi_path(rule: str) -> str:
+    """Flask's /models/<name> (or <int:name>) as OpenAPI's /models/{name}."""
+    return re.sub(r"<(?:[^:<>]+:)?([^<>]+)>", r"{\1}", rule)
+
+
+def served_operations(app) -> set[tuple[str, str]]:
+    return {
+        (openapi_path(rule.rule), method.lower())
+        for rule in app.url_map.iter_rules()
+        if not rule.endpoint.startswith(UNDOCUMENTED_ENDPOINTS)
+        for method in rule.methods - {"HEAD", "OPTIONS"}
+    }
+
+
+def documented_operations(document) -> set[tuple[str, str]]:
+    return {(path, method) for path, item in document["paths"].items() for method in item if method in HTTP_METHODS}
+
+
+def test_is_openapi_3(document, app):
+    assert document["openapi"].startswith("3.")
+    assert document["info"]["title"] == "layerserve"
+    assert document["info"]["version"]
+    assert isinstance(document["paths"], dict) and document["paths"]
+
+
+def test_every_route_is_documented_and_nothing_else(document, app):
+    assert documented_operations(document) == served_operations(app)
+
+
+def test_every_operation_says_what_it_does(document):
+    for path, item in document["paths"].items():
+        for method in HTTP_METHODS & set(item):
+            assert item[method].get("summary"), f"{method.upper()} {path} has no docstring"
+            assert "200" in item[method]["responses"]
+
+
+def test_path_parameters_are_declared(document):
+    for path, item in document["paths"].items():
+        declared = {p["name"] for p in item.get("parameters", []) if p["in"] == "path"}
+        assert declared == set(re.findall(r"{([^}]+)}", path)), path
+
+
+@pytest.mark.parametrize(
+    ("path", "schema"),
+    [
+        ("/v2/models/{name}/infer", "InferRequest"),
+        ("/v2/models/{name}/versions/{version}/infer", "InferRequest"),
+        ("/v1/models/{name}:predict", "PredictRequest"),
+    ],
+)
+def test_request_bodies_reference_their_schema(document, path, schema):
+    body = document["paths"][path]["post"]["requestBody"]
+    assert body["content"]["application/json"]["schema"] == {"$ref": f"#/components/schemas/{schema}"}
+    assert schema in document["components"]["schemas"]
+
+
+def test_infer_request_schema_requires_inputs(document):
+    infer_request = document["components"]["schemas"]["InferRequest"]
+    assert "inputs" in infer_request["required"]
+    assert set(infer_request["properties"]) == {"id", "parameters", "inputs", "outputs"}
+
+
+def test_documented_error_body_is_the_one_sent(document, app):
+    sent = app.test_client().get("/v2/models/nope").get_json()
+    error = document["components"]["responses"]["DEFAULT_ERROR"]["content"]["application/json"]["schema"]
+    name = error["$ref"].rsplit("/", 1)[-1]
+    assert set(document["components"]["schemas"][name]["properties"]) == set(sent)
