@@ -31,9 +31,22 @@ def serve(models, host, port, workers):
         "LAYERSERVE_WORKERS": workers,
     }
     os.environ.update({key: str(value) for key, value in overrides.items() if value is not None})
+    _check_settings()
     gunicorn = Path(sys.executable).with_name("gunicorn")
     command = [str(gunicorn) if gunicorn.exists() else "gunicorn", "--config", str(GUNICORN_CONFIG)]
     os.execvp(command[0], command)
+
+
+def _check_settings():
+    """Fail here with one line rather than with a traceback from inside gunicorn."""
+    from . import config
+
+    try:
+        settings = config.settings()
+    except ValueError as exc:
+        raise click.ClickException(str(exc)) from None
+    if not Path(settings["MODELS_DIR"]).is_dir():
+        raise click.ClickException(f"models directory {settings['MODELS_DIR']!r} does not exist")
 
 
 @main.command()
@@ -43,8 +56,13 @@ def validate(paths):
     from .errors import DefinitionError
     from .stack import load_stack
 
+    if not paths and not Path("models").is_dir():
+        raise click.UsageError("no PATHS given and no models directory here")
+    folders = list(_model_folders(paths or ("models",)))
+    if not folders:
+        raise click.ClickException(f"no model folders in {', '.join(paths or ('models',))}")
     failures = 0
-    for folder in _model_folders(paths or ("models",)):
+    for folder in folders:
         try:
             definition, stack = load_stack(folder)
         except DefinitionError as exc:
@@ -52,8 +70,14 @@ def validate(paths):
             click.echo(f"FAIL {folder.name}: {exc.message}", err=True)
             continue
         count = sum(p.numel() for p in stack.parameters())
-        click.echo(f"ok   {folder.name} v{definition.version}: {len(stack.built)} layers, {count} parameters")
+        click.echo(
+            f"ok   {folder.name} v{definition.version}: {_plural(len(stack.built), 'layer')}, {_plural(count, 'parameter')}"
+        )
     sys.exit(1 if failures else 0)
+
+
+def _plural(count: int, noun: str) -> str:
+    return f"{count} {noun}{'' if count == 1 else 's'}"
 
 
 def _model_folders(paths):

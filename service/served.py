@@ -37,7 +37,8 @@ class ServedModel:
         self.stack = stack
         self.name = definition.name
         self.version = str(definition.version)
-        self.max_batch_size = definition.max_batch_size or max_batch_size
+        # A model may lower the server's limit, never raise it.
+        self.max_batch_size = min(definition.max_batch_size or max_batch_size, max_batch_size)
         dtype = BY_NAME[definition.dtype]
         self.inputs = [TensorSpec(i.name, dtype, i.shape) for i in definition.inputs]
         layer_shapes = {layer.name: layer.output_shape for layer in stack.built}

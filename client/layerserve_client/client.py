@@ -85,8 +85,8 @@ class Client:
         return metadata
 
     def is_model_ready(self, name: str, version: str | None = None, **kwargs: Any) -> bool:
-        # 400 is how the server reports a model that exists but failed to load.
-        return self._probe(_model_path(name, version) + "/ready", "ready", exceptions.BadRequest, **kwargs)
+        # 503 is how the server reports a model that failed to load or is warming up.
+        return self._probe(_model_path(name, version) + "/ready", "ready", **kwargs)
 
     def layers(self, name: str, version: str | None = None, **kwargs: Any) -> dict:
         return self._request("GET", _model_path(name, version) + "/layers", **kwargs)
@@ -151,10 +151,10 @@ class Client:
             raise exceptions.error_from_response(response)
         return _decode_json(response)
 
-    def _probe(self, path: str, key: str, *false_errors: type, **kwargs: Any) -> bool:
+    def _probe(self, path: str, key: str, **kwargs: Any) -> bool:
         try:
             body = self._request("GET", path, **kwargs)
-        except (exceptions.NotReady, *false_errors):
+        except exceptions.NotReady:
             return False
         return bool(body.get(key, True)) if isinstance(body, dict) else True
 

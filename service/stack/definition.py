@@ -1,6 +1,7 @@
 """Read a model folder's definition file and validate it, before any torch code runs."""
 
 import json
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -12,6 +13,17 @@ from .layers import LAYER_TYPES, LayerType
 from .schema import TENSOR_FIELDS, DefinitionSchema, flatten_messages
 
 DEFINITION_FILES = ("model.yaml", "model.yml", "model.json")
+
+
+class DefinitionLoader(yaml.SafeLoader):
+    """The safe loader (no python tags), reading 1e-6 as a number as YAML 1.2 and JSON do."""
+
+
+DefinitionLoader.add_implicit_resolver(
+    "tag:yaml.org,2002:float",
+    re.compile(r"^[-+]?(?:[0-9][0-9_]*)(?:\.[0-9_]*)?[eE][-+]?[0-9]+$"),
+    list("-+0123456789"),
+)
 
 
 @dataclass(frozen=True)
@@ -68,7 +80,7 @@ def read_document(file: Path):
         text = file.read_text(encoding="utf-8")
         if file.suffix == ".json":
             return json.loads(text)
-        return yaml.safe_load(text)
+        return yaml.load(text, Loader=DefinitionLoader)  # noqa: S506 (a SafeLoader subclass)
     except UnicodeDecodeError as exc:
         raise DefinitionError(f"{file.name}: not UTF-8 text ({exc.reason} at byte {exc.start})") from None
     except json.JSONDecodeError as exc:

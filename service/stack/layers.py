@@ -134,7 +134,7 @@ class LayerNormParams(Schema):
 
 class RMSNormParams(Schema):
     normalized_shape = fields.List(_positive(), load_default=None, validate=validate.Length(min=1))
-    eps = fields.Float(allow_nan=False, load_default=None, validate=validate.Range(min=0.0))
+    eps = fields.Float(allow_nan=False, load_default=None, validate=validate.Range(min=0.0, min_inclusive=False))
     elementwise_affine = fields.Boolean(load_default=True)
 
 

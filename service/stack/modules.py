@@ -7,8 +7,8 @@ from torch import nn
 class Dense(nn.Module):
     """A dense layer in the "inputs × neurons" layout: output = x · W + b, W of shape (in, out).
 
-    This is nn.Linear with the weight stored transposed, as the lessons write it; keeping
-    the lesson's layout means a weight copied from the lesson works unchanged.
+    This is nn.Linear with the weight stored transposed, as textbooks often write it
+    (v' = v · W + b); keeping that layout means a weight copied from such a text works unchanged.
     """
 
     def __init__(self, in_features, out_features, bias=True, device=None, dtype=None):

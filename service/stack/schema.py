@@ -1,6 +1,6 @@
 """The definition format, as marshmallow schemas: the specification of model.yaml."""
 
-from marshmallow import INCLUDE, Schema, ValidationError, fields, validate, validates_schema
+from marshmallow import INCLUDE, Schema, ValidationError, fields, validate, validates, validates_schema
 
 from ..dtypes import BY_NAME
 from .layers import LAYER_TYPES
@@ -57,6 +57,12 @@ class DefinitionSchema(Schema):
                 if item["name"] in seen:
                     raise ValidationError(f"duplicate name {item['name']!r}", f"{where}[{index}].name")
                 seen.add(item["name"])
+
+    @validates("outputs")
+    def outputs_are_unique(self, value, **kwargs):
+        repeated = sorted({name for name in value if value.count(name) > 1})
+        if repeated:
+            raise ValidationError(f"listed more than once: {', '.join(repeated)}")
 
 
 def flatten_messages(messages, prefix="") -> list[str]:

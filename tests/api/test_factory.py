@@ -142,3 +142,18 @@ def test_each_app_has_its_own_repository(fold_dir, app):
     mine = app_over(fold_dir)
     assert mine.extensions["layerserve"] is not app.extensions["layerserve"]
     assert [m["name"] for m in mine.test_client().get("/v2/models").get_json()["models"]] == ["fold"]
+
+
+def test_a_model_may_lower_the_batch_limit_but_not_raise_it(tmp_path):
+    from .helpers import app_over, write_models
+
+    models = write_models(
+        tmp_path,
+        {
+            "low": "max_batch_size: 2\ninputs: [{name: x, shape: [1]}]\nlayers: [{name: a, type: ReLU}]\n",
+            "high": "max_batch_size: 500\ninputs: [{name: x, shape: [1]}]\nlayers: [{name: a, type: ReLU}]\n",
+        },
+    )
+    client = app_over(models, MAX_BATCH_SIZE=100).test_client()
+    assert client.get("/v2/models/low").get_json()["max_batch_size"] == 2
+    assert client.get("/v2/models/high").get_json()["max_batch_size"] == 100

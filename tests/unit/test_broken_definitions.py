@@ -302,6 +302,11 @@ CASES = [
         doc({"name": "act", "type": "ReLU"}, outputs=["act", "x"]),
         ("model.yaml", "outputs", "'x' is not a layer"),
     ),
+    Broken(
+        "outputs_listing_a_layer_twice",
+        doc({"name": "act", "type": "ReLU"}, outputs=["act", "act"]),
+        ("model.yaml", "outputs", "listed more than once: act"),
+    ),
     # --- shape rules -------------------------------------------------------------------------------
     Broken(
         "softmax_over_batch_dim",

@@ -1,4 +1,4 @@
-"""The lessons' worked examples, as built by the stack core: their numbers, exactly."""
+"""The example models' worked numbers, as built by the stack core."""
 
 import math
 import runpy

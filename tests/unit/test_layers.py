@@ -577,3 +577,17 @@ def test_weights_file_written_by_torch_state_dict(tmp_path):
     x = torch.randn(7, 3)
     with torch.no_grad():
         assert torch.allclose(stack(x)[0], reference(x), rtol=1e-5, atol=1e-6)
+
+
+def test_yaml_exponents_without_a_dot_are_numbers(tmp_path):
+    folder = tmp_path / "model"
+    folder.mkdir()
+    (folder / "model.yaml").write_text(
+        "inputs: [{name: x, shape: [2]}]\n"
+        "layers:\n"
+        "  - {name: fc, type: Linear, out_features: 1, weight: [[1e-6, 2E+1]], bias: [-5e0]}\n"
+        "  - {name: norm, type: LayerNorm, eps: 1e-6, weight: [1.0], bias: [0.0]}\n"
+    )
+    _, stack = load_stack(folder)
+    assert stack.layers[0].weight.tolist() == [[pytest.approx(1e-6), 20.0]]
+    assert stack.built[1].params["eps"] == 1e-6
