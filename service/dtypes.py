@@ -23,6 +23,7 @@ _DTYPES = [
 BY_NAME = {d.name: d for d in _DTYPES}
 BY_DATATYPE = {d.datatype: d for d in _DTYPES}
 BY_TORCH = {d.torch: d for d in _DTYPES}
+BY_NUMPY = {np.dtype(d.numpy): d for d in _DTYPES}
 
 # Every protocol datatype a client may name; those not in BY_DATATYPE are known but not served.
 PROTOCOL_DATATYPES = [

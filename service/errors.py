@@ -19,8 +19,20 @@ class NotFound(ServiceError):
     status = 404
 
 
+class MethodNotAllowed(ServiceError):
+    status = 405
+
+    def __init__(self, method: str, path: str, allowed: list[str]):
+        super().__init__(f"method {method} is not allowed on {path}; allowed: {', '.join(sorted(allowed))}")
+
+
 class PayloadTooLarge(ServiceError):
     status = 413
+
+
+class BodyTooLarge(PayloadTooLarge):
+    def __init__(self, limit: int):
+        super().__init__(f"request body is larger than the limit of {limit} bytes (LAYERSERVE_MAX_BODY_BYTES)")
 
 
 class UnsupportedMediaType(ServiceError):

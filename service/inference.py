@@ -1,36 +1,69 @@
 """The data plane: protocol requests → arrays → a served model's forward pass → protocol responses."""
 
-from .codec import decode_input, encode_output, numbers_to_array, to_model_dtype
+from .codec import decode_input, numbers_to_array, output_tensor
 from .errors import BadRequest
 from .served import ServedModel
 
 
-def infer(model: ServedModel, request: dict) -> dict:
-    """An Open Inference Protocol request, already checked against InferRequestSchema."""
+def infer(model: ServedModel, request: dict, binary: memoryview | None = None) -> tuple[dict, set[str]]:
+    """An Open Inference Protocol request, already checked against InferRequestSchema.
+
+    `binary` holds the raw tensor bytes that follow the JSON header (binary tensor extension).
+    Returns the response document (output data as numpy arrays) and the outputs to send as bytes.
+    """
     arrays = {}
-    for tensor in request["inputs"]:
+    for tensor, blob in zip(request["inputs"], _input_blobs(request["inputs"], binary)):
         spec = model.input_spec(tensor["name"])
         if spec.name in arrays:
             raise BadRequest(f"input {spec.name!r} is given more than once")
-        arrays[spec.name] = decode_input(tensor, spec)
+        arrays[spec.name] = decode_input(tensor, spec, blob)
     requested = [output["name"] for output in request.get("outputs") or []]
     model.check_outputs(requested)
     results = model.infer(arrays)
-    response = {
+    document = {
         "model_name": model.name,
         "model_version": model.version,
-        "outputs": [encode_output(name, results[name]) for name in requested or results],
+        "outputs": [output_tensor(name, results[name]) for name in requested or results],
     }
     if "id" in request:
-        response["id"] = request["id"]
-    return response
+        document["id"] = request["id"]
+    return document, _binary_outputs(request, document)
+
+
+def _input_blobs(inputs: list[dict], binary: memoryview | None) -> list[memoryview | None]:
+    """Each input's slice of the binary part, in order, by its parameters.binary_data_size."""
+    blobs, offset = [], 0
+    for index, tensor in enumerate(inputs):
+        size = (tensor.get("parameters") or {}).get("binary_data_size")
+        if size is None:
+            blobs.append(None)
+            continue
+        where = f"inputs[{index}].parameters.binary_data_size"
+        if binary is None:
+            raise BadRequest(f"{where} is set, but the request has no binary part (Inference-Header-Content-Length)")
+        if type(size) is not int or size < 0 or offset + size > len(binary):
+            raise BadRequest(f"{where} is {size!r}; {len(binary) - offset} bytes of binary data remain")
+        blobs.append(binary[offset : offset + size])
+        offset += size
+    if binary is not None and offset != len(binary):
+        raise BadRequest(
+            f"the binary part has {len(binary)} bytes, but the inputs' binary_data_size add up to {offset}"
+        )
+    return blobs
+
+
+def _binary_outputs(request: dict, document: dict) -> set[str]:
+    """Outputs to send as raw bytes: binary_data_output for all, binary_data per output overrides."""
+    default = bool((request.get("parameters") or {}).get("binary_data_output", False))
+    choices = {o["name"]: (o.get("parameters") or {}).get("binary_data", default) for o in request.get("outputs") or []}
+    return {o["name"] for o in document["outputs"] if choices.get(o["name"], default)}
 
 
 def predict(model: ServedModel, instances: list) -> dict:
     """The simple protocol: one instance per sample; a dict per instance when there are several inputs."""
     if len(model.inputs) == 1:
         spec = model.inputs[0]
-        arrays = {spec.name: to_model_dtype(numbers_to_array(instances, "instances"), spec, "instances")}
+        arrays = {spec.name: numbers_to_array(instances, len(spec.shape) + 1, spec, "instances")}
     else:
         _check_instance_keys(model, instances)
         arrays = {spec.name: _column(instances, spec) for spec in model.inputs}
@@ -38,7 +71,7 @@ def predict(model: ServedModel, instances: list) -> dict:
     if len(results) == 1:
         (result,) = results.values()
         return {"predictions": result.tolist()}
-    columns = {name: tensor.tolist() for name, tensor in results.items()}
+    columns = {name: array.tolist() for name, array in results.items()}
     return {"predictions": [dict(zip(columns, row)) for row in zip(*columns.values())]}
 
 
@@ -52,5 +85,4 @@ def _check_instance_keys(model: ServedModel, instances: list) -> None:
 
 def _column(instances: list, spec):
     column = [instance[spec.name] for instance in instances]
-    where = f"instances[*].{spec.name}"
-    return to_model_dtype(numbers_to_array(column, where), spec, where)
+    return numbers_to_array(column, len(spec.shape) + 1, spec, f"instances[*].{spec.name}")

@@ -1,16 +1,15 @@
 """The HTTP API: one blueprint per protocol, errors in one place, the OpenAPI document."""
 
-import uuid
-
 from flask import Flask, current_app, g, request
 from flask_smorest import Api
 
 from .. import __version__
 from ..repository import ModelRepository
+from . import request_id
 from .errors import handle_http_exception, register_error_handlers
+from .infer_route import InferRoute, document_infer_route
+from .request_id import resolve_request_id
 from .schemas import ErrorSchema
-
-REQUEST_ID_HEADER = "X-Request-ID"
 
 
 class LayerserveApi(Api):
@@ -20,8 +19,8 @@ class LayerserveApi(Api):
         return handle_http_exception(error)
 
 
-def repository() -> ModelRepository:
-    return current_app.extensions["layerserve"]
+def repository(app: Flask | None = None) -> ModelRepository:
+    return (app or current_app).extensions["layerserve"]
 
 
 def init_api(app: Flask) -> None:
@@ -37,16 +36,17 @@ def init_api(app: Flask) -> None:
     api = LayerserveApi(app)
     for blueprint in (v2.blp, layers.blp, v1.blp):
         api.register_blueprint(blueprint)
+    document_infer_route(api)
     register_error_handlers(app)
+    app.wsgi_app = InferRoute(app.wsgi_app, repository(app), app.config["MAX_CONTENT_LENGTH"])
     app.before_request(_assign_request_id)
     app.after_request(_return_request_id)
 
 
 def _assign_request_id():
-    incoming = request.headers.get(REQUEST_ID_HEADER, "")
-    g.request_id = incoming if 0 < len(incoming) <= 128 and incoming.isprintable() else uuid.uuid4().hex
+    g.request_id = resolve_request_id(request.headers.get(request_id.HEADER))
 
 
 def _return_request_id(response):
-    response.headers[REQUEST_ID_HEADER] = g.get("request_id", "")
+    response.headers[request_id.HEADER] = g.get("request_id", "")
     return response

@@ -5,7 +5,8 @@ import logging
 from flask import Flask, current_app, g, request
 from werkzeug.exceptions import HTTPException, MethodNotAllowed, NotFound, RequestEntityTooLarge
 
-from ..errors import ServiceError
+from ..errors import BodyTooLarge, ServiceError
+from ..errors import MethodNotAllowed as NotAllowed
 
 log = logging.getLogger(__name__)
 
@@ -25,13 +26,11 @@ def handle_http_exception(error: HTTPException):
 
 def describe_http_error(error: HTTPException) -> str:
     if isinstance(error, RequestEntityTooLarge):
-        limit = current_app.config["MAX_CONTENT_LENGTH"]
-        return f"request body is larger than the limit of {limit} bytes (LAYERSERVE_MAX_BODY_BYTES)"
+        return BodyTooLarge(current_app.config["MAX_CONTENT_LENGTH"]).message
     if isinstance(error, NotFound):
         return f"no such endpoint: {request.method} {request.path}"
     if isinstance(error, MethodNotAllowed):
-        allowed = ", ".join(sorted(error.valid_methods or []))
-        return f"method {request.method} is not allowed on {request.path}; allowed: {allowed}"
+        return NotAllowed(request.method, request.path, error.valid_methods or []).message
     if error.code and error.code >= 500:
         return f"internal error; see the server log for request {g.get('request_id')}"
     return error.description or error.name

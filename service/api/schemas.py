@@ -9,7 +9,12 @@ class RequestInputSchema(Schema):
     name = fields.String(required=True)
     shape = _shape
     datatype = fields.String(required=True, metadata={"example": "FP32"})
-    data = fields.Raw(required=True, metadata={"description": "numbers, flat (row-major) or nested to match shape"})
+    data = fields.Raw(
+        metadata={
+            "description": "numbers, flat (row-major) or nested to match shape; "
+            "absent when parameters.binary_data_size places the tensor in the binary part"
+        }
+    )
     parameters = fields.Dict()
 
 

@@ -2,13 +2,10 @@
 
 from .. import __version__
 from ..errors import ModelNotReady, NotReady
-from ..inference import infer
 from . import repository
 from .parsing import Blueprint
 from .schemas import (
     HealthSchema,
-    InferRequestSchema,
-    InferResponseSchema,
     ModelListSchema,
     ModelMetadataSchema,
     ModelReadySchema,
@@ -80,12 +77,3 @@ def model_ready(name, version=None):
         raise ModelNotReady(name, entry.error or "warming up")
     repository().get(name, version)
     return {"name": name, "ready": True}
-
-
-@blp.route(MODEL + "/infer", methods=["POST"])
-@blp.route(MODEL_VERSION + "/infer", methods=["POST"])
-@blp.arguments(InferRequestSchema)
-@blp.response(200, InferResponseSchema)
-def model_infer(request, name, version=None):
-    """Run a batch through the model. Inputs are JSON tensors: name, shape, datatype, data (flat or nested)."""
-    return infer(repository().get(name, version), request)

@@ -65,6 +65,7 @@ class Definition:
     outputs: list[str]
     weights: str | None
     seed: int | None
+    dynamic_batching: dict | None = None
 
 
 def find_definition_file(folder: Path) -> Path:
@@ -125,6 +126,7 @@ def load_definition(folder: Path) -> Definition:
         outputs=data.get("outputs") or [layers[-1].name],
         weights=data["weights"],
         seed=data["init"]["seed"] if data["init"] else None,
+        dynamic_batching=data["dynamic_batching"],
     )
 
 

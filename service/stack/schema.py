@@ -26,6 +26,13 @@ class InitSchema(Schema):
     seed = fields.Integer(strict=True, required=True, validate=validate.Range(min=0, max=2**63 - 1))
 
 
+class DynamicBatchingSchema(Schema):
+    max_queue_delay_microseconds = fields.Integer(
+        strict=True, load_default=0, validate=validate.Range(min=0, max=1_000_000)
+    )
+    preferred_batch_size = fields.List(fields.Integer(strict=True, validate=validate.Range(min=1)), load_default=list)
+
+
 class LayerSchema(Schema):
     """The fields every layer has; the rest are its type's hyper-parameters and inline tensors."""
 
@@ -48,6 +55,7 @@ class DefinitionSchema(Schema):
     outputs = fields.List(fields.String(), validate=validate.Length(min=1))
     weights = fields.String(load_default=None)
     init = fields.Nested(InitSchema, load_default=None)
+    dynamic_batching = fields.Nested(DynamicBatchingSchema, load_default=None)
 
     @validates_schema
     def names_are_unique(self, data, **kwargs):
@@ -57,6 +65,13 @@ class DefinitionSchema(Schema):
                 if item["name"] in seen:
                     raise ValidationError(f"duplicate name {item['name']!r}", f"{where}[{index}].name")
                 seen.add(item["name"])
+
+    @validates_schema
+    def preferred_batches_fit(self, data, **kwargs):
+        batching, limit = data.get("dynamic_batching"), data.get("max_batch_size")
+        too_big = [size for size in (batching or {}).get("preferred_batch_size", []) if limit and size > limit]
+        if too_big:
+            raise ValidationError(f"{too_big} exceed max_batch_size {limit}", "dynamic_batching.preferred_batch_size")
 
     @validates("outputs")
     def outputs_are_unique(self, value, **kwargs):

@@ -257,8 +257,8 @@ CASES = [
         ["input 'x'", "data must be a list of numbers", "got a number"],
         json=fold(3, [1, 2]),
     ),
-    Case("integer beyond int64", FOLD, 400, ["input 'x'", "a number too large"], data=raw_fold(f"[1, {2**64}]")),
-    Case("1e400 overflows to inf", FOLD, 400, ["input 'x'", "overflow FP32"], data=raw_fold("[1, 1e400]")),
+    Case("1e400 overflows to inf", FOLD, 400, ["not valid JSON", "number is infinity"], data=raw_fold("[1, 1e400]")),
+    Case("integer beyond FP32", FOLD, 400, ["input 'x'", "overflow FP32"], data=raw_fold(f"[1, {2**129}]")),
     Case("1e39 overflows FP32", FOLD, 400, ["input 'x'", "overflow FP32"], data=raw_fold("[1e39, 1]")),
     # --- size, methods and routes ---
     Case(
@@ -273,7 +273,7 @@ CASES = [
         "GET on infer",
         FOLD,
         405,
-        ["method GET is not allowed on /v2/models/fold/infer", "allowed: OPTIONS, POST"],
+        ["method GET is not allowed on /v2/models/fold/infer", "allowed: POST"],
         method="get",
     ),
     Case("POST on metadata", "/v2/models/fold", 405, ["method POST is not allowed", "GET"], json=fold([[1, 0]])),

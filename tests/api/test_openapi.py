@@ -4,6 +4,8 @@ import re
 
 import pytest
 
+from service.api import infer_route
+
 UNDOCUMENTED_ENDPOINTS = ("static", "api-docs.")  # Flask's static files and the document itself
 HTTP_METHODS = {"get", "post", "put", "patch", "delete"}
 
@@ -21,12 +23,19 @@ def openapi_path(rule: str) -> str:
 
 
 def served_operations(app) -> set[tuple[str, str]]:
-    return {
+    flask_routes = {
         (openapi_path(rule.rule), method.lower())
         for rule in app.url_map.iter_rules()
         if not rule.endpoint.startswith(UNDOCUMENTED_ENDPOINTS)
         for method in rule.methods - {"HEAD", "OPTIONS"}
     }
+    return flask_routes | {(openapi_path(rule), "post") for rule in infer_route.RULES}
+
+
+@pytest.mark.parametrize("rule", infer_route.RULES)
+def test_the_infer_route_serves_what_it_documents(rule):
+    path = rule.replace("<name>", "fold").replace("<version>", "1")
+    assert infer_route.INFER_PATH.match(path)
 
 
 def documented_operations(document) -> set[tuple[str, str]]:

@@ -1,0 +1,117 @@
+"""The inference route as plain WSGI, in front of Flask.
+
+A small model's forward pass takes tens of microseconds; Flask's request machinery and
+marshmallow would take several times that. This route does only what inference needs: read
+the body, check it against the same schema (compiled), decode, forward, encode. Every other
+path goes on to Flask. Errors keep the API's one JSON shape.
+"""
+
+import logging
+import re
+
+from werkzeug.routing import Rule
+
+from ..codec import BINARY_CONTENT_TYPE, BINARY_HEADER, JSON_CONTENT_TYPE, binary_response, encode_json, read_body
+from ..errors import BodyTooLarge, MethodNotAllowed, ServiceError
+from ..inference import infer
+from ..repository import ModelRepository
+from .fastcheck import compile_schema
+from .request_id import ENVIRON_KEY, HEADER, resolve_request_id
+from .schemas import InferRequestSchema, InferResponseSchema
+
+log = logging.getLogger(__name__)
+
+RULES = ("/v2/models/<name>/infer", "/v2/models/<name>/versions/<version>/infer")
+INFER_PATH = re.compile(r"^/v2/models/(?P<name>[^/]+)(?:/versions/(?P<version>[^/]+))?/infer$")
+_BINARY_ENVIRON_KEY = "HTTP_" + BINARY_HEADER.upper().replace("-", "_")
+_REASONS = {200: "OK", 400: "BAD REQUEST", 404: "NOT FOUND", 405: "METHOD NOT ALLOWED", 413: "REQUEST ENTITY TOO LARGE"}
+_REASONS.update({415: "UNSUPPORTED MEDIA TYPE", 500: "INTERNAL SERVER ERROR", 503: "SERVICE UNAVAILABLE"})
+
+check_infer_request = compile_schema(InferRequestSchema)
+
+
+class InferRoute:
+    def __init__(self, next_app, repository: ModelRepository, max_body_bytes: int):
+        self.next_app = next_app
+        self.repository = repository
+        self.max_body_bytes = max_body_bytes
+
+    def __call__(self, environ, start_response):
+        match = INFER_PATH.match(environ.get("PATH_INFO", ""))
+        if match is None:
+            return self.next_app(environ, start_response)
+        request_id = resolve_request_id(environ.get(ENVIRON_KEY))
+        try:
+            if environ["REQUEST_METHOD"] != "POST":
+                raise MethodNotAllowed(environ["REQUEST_METHOD"], environ["PATH_INFO"], ["POST"])
+            status, body, headers = self._infer(environ, match["name"], match["version"])
+        except ServiceError as error:
+            status, body, headers = error.status, _error_body(error.message, request_id), []
+        except Exception:
+            log.exception("unexpected error in inference (request %s)", request_id)
+            message = f"internal error; see the server log for request {request_id}"
+            status, body, headers = 500, _error_body(message, request_id), []
+        headers = [("Content-Length", str(len(body))), (HEADER, request_id), *headers]
+        if not any(name == "Content-Type" for name, _ in headers):
+            headers.append(("Content-Type", JSON_CONTENT_TYPE))
+        start_response(f"{status} {_REASONS.get(status, '')}", headers)
+        return [body]
+
+    def _infer(self, environ, name: str, version: str | None):
+        model = self.repository.get(name, version)
+        document, binary = read_body(
+            self._read(environ), environ.get("CONTENT_TYPE", ""), environ.get(_BINARY_ENVIRON_KEY)
+        )
+        check_infer_request(document)
+        response, binary_outputs = infer(model, document, binary)
+        if not binary_outputs:
+            return 200, encode_json(response), []
+        body, header_length = binary_response(response, binary_outputs)
+        return 200, body, [("Content-Type", BINARY_CONTENT_TYPE), (BINARY_HEADER, str(header_length))]
+
+    def _read(self, environ) -> bytes:
+        limit = self.max_body_bytes
+        declared = environ.get("CONTENT_LENGTH")
+        if declared and int(declared) > limit:
+            raise BodyTooLarge(limit)
+        body = environ["wsgi.input"].read(int(declared) if declared else limit + 1)
+        if len(body) > limit:  # chunked bodies declare no length
+            raise BodyTooLarge(limit)
+        return body
+
+
+def _error_body(message: str, request_id: str) -> bytes:
+    return encode_json({"error": message, "request_id": request_id})
+
+
+def document_infer_route(api) -> None:
+    """Add the route to /openapi.json: it is served here, not by a Flask view."""
+    api.spec.components.schema("InferRequest", schema=InferRequestSchema)
+    api.spec.components.schema("InferResponse", schema=InferResponseSchema)
+    operation = {
+        "tags": ["v2"],
+        "summary": "Run a batch through the model",
+        "description": (
+            "Inputs are JSON tensors (name, shape, datatype, data flat or nested), or raw bytes after a JSON "
+            f"header with the binary tensor extension ({BINARY_HEADER}, parameters.binary_data_size)."
+        ),
+        "requestBody": {
+            "required": True,
+            "content": {
+                JSON_CONTENT_TYPE: {"schema": {"$ref": "#/components/schemas/InferRequest"}},
+                BINARY_CONTENT_TYPE: {"schema": {"type": "string", "format": "binary"}},
+            },
+        },
+        "responses": {
+            "200": {
+                "description": "the outputs",
+                "content": {JSON_CONTENT_TYPE: {"schema": {"$ref": "#/components/schemas/InferResponse"}}},
+            },
+            **{str(code): {"$ref": "#/components/responses/DEFAULT_ERROR"} for code in (400, 404, 413, 415, 503)},
+        },
+    }
+    for rule in RULES:
+        names = re.findall(r"<(\w+)>", rule)
+        parameters = [{"in": "path", "name": n, "required": True, "schema": {"type": "string"}} for n in names]
+        # flask-smorest's spec takes werkzeug rules and turns <name> into {name}
+        api.spec.path(rule=Rule(rule), operations={"post": operation}, parameters=parameters)

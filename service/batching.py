@@ -1,0 +1,93 @@
+"""Dynamic batching: concurrent requests to one model merged into one forward pass, split back.
+
+One batcher thread per model in each worker process, started on first use (threads do not
+survive gunicorn's fork). Like Triton's dynamic batcher, it waits up to the model's queue delay
+for a preferred batch size, and never merges past the model's maximum batch size.
+"""
+
+import queue
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import numpy as np
+
+Forward = Callable[[list[np.ndarray]], list[np.ndarray]]
+
+
+@dataclass
+class _Job:
+    inputs: list[np.ndarray]
+    rows: int
+    done: threading.Event = field(default_factory=threading.Event)
+    outputs: list[np.ndarray] | None = None
+    error: BaseException | None = None
+
+
+class DynamicBatcher:
+    def __init__(self, forward: Forward, max_batch_size: int, max_delay_us: int, preferred: list[int]):
+        self._forward = forward
+        self._max_rows = max_batch_size
+        self._target = min(max(preferred), max_batch_size) if preferred else max_batch_size
+        self._max_delay = max_delay_us / 1e6
+        self._queue: queue.SimpleQueue[_Job] = queue.SimpleQueue()
+        self._held: _Job | None = None  # taken from the queue, but too big for the batch being formed
+        self._thread: threading.Thread | None = None
+        self._start_lock = threading.Lock()
+
+    def run(self, inputs: list[np.ndarray]) -> list[np.ndarray]:
+        """Called from request threads: blocks until this request's rows come back."""
+        self._ensure_thread()
+        job = _Job(inputs, inputs[0].shape[0])
+        self._queue.put(job)
+        job.done.wait()
+        if job.error is not None:
+            raise job.error
+        return job.outputs
+
+    def _ensure_thread(self) -> None:
+        if self._thread is None:
+            with self._start_lock:
+                if self._thread is None:
+                    self._thread = threading.Thread(target=self._loop, name="layerserve-batcher", daemon=True)
+                    self._thread.start()
+
+    def _loop(self) -> None:
+        while True:
+            self._execute(self._collect())
+
+    def _collect(self) -> list[_Job]:
+        first = self._held or self._queue.get()
+        self._held = None
+        batch, rows = [first], first.rows
+        deadline = time.monotonic() + self._max_delay
+        while rows < self._target:
+            try:
+                job = (
+                    self._queue.get(timeout=max(deadline - time.monotonic(), 0))
+                    if self._max_delay
+                    else self._queue.get_nowait()
+                )
+            except queue.Empty:
+                break
+            if rows + job.rows > self._max_rows:
+                self._held = job
+                break
+            batch.append(job)
+            rows += job.rows
+        return batch
+
+    def _execute(self, batch: list[_Job]) -> None:
+        try:
+            merged = [np.concatenate(parts) for parts in zip(*(job.inputs for job in batch))]
+            outputs = self._forward(merged)
+            start = 0
+            for job in batch:
+                job.outputs = [output[start : start + job.rows] for output in outputs]
+                start += job.rows
+        except Exception as exc:  # every waiting request gets the failure, the thread lives on
+            for job in batch:
+                job.error = exc
+        for job in batch:
+            job.done.set()
