@@ -5,6 +5,7 @@ from torch import nn
 from .errors import UnknownLayer
 from .served import ServedModel
 from .stack import BuiltLayer
+from .stack.optimize import describe_serving_path
 from .stack.weights import TRAINING_ONLY
 
 
@@ -15,6 +16,7 @@ def describe_layers(model: ServedModel) -> dict:
         "model_version": model.version,
         "layers": layers,
         "parameter_count": sum(layer["parameter_count"] for layer in layers),
+        "serving_path": describe_serving_path(model.serving),
     }
 
 

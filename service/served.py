@@ -1,5 +1,6 @@
 """A loaded model as the service sees it: its signature, its limits, and its forward pass."""
 
+import logging
 from dataclasses import dataclass
 
 import numpy as np
@@ -9,6 +10,9 @@ from .batching import DynamicBatcher
 from .dtypes import BY_NAME, DType
 from .errors import BadRequest
 from .stack import Definition, LayerStack
+from .stack.optimize import optimize
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -57,6 +61,7 @@ class ServedModel:
         layer_shapes = {layer.name: layer.output_shape for layer in stack.built}
         self.outputs = [TensorSpec(name, dtype, layer_shapes[name]) for name in definition.outputs]
         self.warmed_up = False
+        self.serving = optimize(stack) or stack  # what infer runs; `stack` stays what was declared
         self.batcher = self._batcher(definition.dynamic_batching)
 
     def input_spec(self, name: str) -> TensorSpec:
@@ -86,7 +91,7 @@ class ServedModel:
         rows = inputs[0].shape[0]
         if self.batcher and rows < BATCH_INVARIANT_ROWS:
             inputs = [_pad(array, BATCH_INVARIANT_ROWS) for array in inputs]
-        results = self.stack.forward(*[torch.from_numpy(array) for array in inputs])
+        results = self.serving.forward(*[torch.from_numpy(array) for array in inputs])
         return [result.numpy()[:rows] for result in results]
 
     def _batcher(self, config: dict | None) -> DynamicBatcher | None:
@@ -96,9 +101,24 @@ class ServedModel:
         return DynamicBatcher(self.forward, self.max_batch_size, delay, preferred)
 
     def warm_up(self) -> None:
-        """One forward pass so the first real request does not pay for lazy initialization."""
+        """Check the serving path against the declared stack, then one forward pass so the first
+        real request does not pay for lazy initialization. Runs in each worker, after the fork."""
+        if self.serving is not self.stack and not self._serving_path_agrees():
+            log.warning(
+                "model %s: the optimized serving path disagrees with the declared stack; using the stack", self.name
+            )
+            self.serving = self.stack
         self.infer({s.name: np.zeros((1, *s.shape), dtype=s.dtype.numpy) for s in self.inputs})
         self.warmed_up = True
+
+    def _serving_path_agrees(self) -> bool:
+        generator = torch.Generator().manual_seed(0)
+        probe = [torch.randn(8, *s.shape, generator=generator, dtype=s.dtype.torch) for s in self.inputs]
+        for declared, served in zip(self.stack.forward(*probe), self.serving.forward(*probe)):
+            scale = max(1.0, declared.abs().max().item())
+            if not torch.allclose(declared, served, rtol=1e-4, atol=1e-5 * scale):
+                return False
+        return True
 
     def _check_inputs(self, arrays: dict[str, np.ndarray]) -> None:
         missing = [spec.name for spec in self.inputs if spec.name not in arrays]

@@ -120,11 +120,21 @@ class OneLayerSchema(LayerSchema):
     model_version = fields.String()
 
 
+class ServingStepSchema(Schema):
+    name = fields.String()
+    type = fields.String()
+    layers = fields.List(fields.String(), metadata={"description": "the declared layers this step computes"})
+
+
 class LayersSchema(Schema):
     model_name = fields.String()
     model_version = fields.String()
     layers = fields.List(fields.Nested(LayerSchema))
     parameter_count = fields.Integer()
+    serving_path = fields.List(
+        fields.Nested(ServingStepSchema),
+        metadata={"description": "what inference runs: Dropout/Identity dropped, BatchNorm and linear chains fused"},
+    )
 
 
 class LayerQuerySchema(Schema):
