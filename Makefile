@@ -8,7 +8,7 @@ INSTALLED := $(VENV)/.installed
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: install run test lint format system-deps clean
+.PHONY: install run test lint format system-deps clean bench
 
 install: $(INSTALLED)
 
@@ -36,6 +36,14 @@ lint: install
 format: install
 	$(BIN)/ruff check --fix .
 	$(BIN)/ruff format .
+
+# Benchmark (not a test): layerserve vs a plain Flask app vs the bare forward pass; results in bench/results/.
+# Options go through BENCH_ARGS, e.g. make bench BENCH_ARGS="--duration 3 --cases tiny".
+BENCH_ARGS ?=
+bench: install
+	@command -v wrk >/dev/null || { apt-get update && apt-get install -y --no-install-recommends wrk; }
+	$(BIN)/pip install --quiet psutil
+	$(BIN)/python -m bench.run $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache *.egg-info

@@ -1,0 +1,1 @@
+"""Benchmarks for layerserve: `make bench` runs bench.run."""

@@ -1,0 +1,140 @@
+"""Start, probe and stop the servers under test: layerserve (`layerserve serve`) and the naive baseline."""
+
+import contextlib
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import psutil
+import requests
+
+from .cases import MODELS_DIR
+
+ROOT = Path(__file__).resolve().parents[1]
+BIN = Path(sys.executable).parent
+NAIVE_CONFIG = Path(__file__).with_name("naive_gunicorn.conf.py")
+READY_DEADLINE_S = 60.0
+STOP_GRACE_S = 20.0
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+class Server:
+    """One gunicorn tree; a context manager that is ready on entry and fully stopped on exit."""
+
+    def __init__(self, label: str, command: list[str], env: dict[str, str], port: int, log_path: Path):
+        self.label = label
+        self.command = command
+        self.env = env
+        self.url = f"http://127.0.0.1:{port}"
+        self.log_path = log_path
+        self.process: subprocess.Popen | None = None
+
+    def __enter__(self) -> "Server":
+        self.start()
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        self.stop()
+
+    def start(self) -> None:
+        self.log_path.parent.mkdir(parents=True, exist_ok=True)
+        # A file, not a pipe: an unread pipe fills up and blocks the server.
+        with self.log_path.open("wb") as log:
+            self.process = subprocess.Popen(
+                self.command, cwd=ROOT, env=self.env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+            )
+        try:
+            self._wait_ready()
+        except BaseException:
+            self.stop()
+            raise
+
+    def stop(self) -> None:
+        """SIGTERM, then SIGKILL for the whole tree if it is still there after the grace period."""
+        if self.process is None or self.process.poll() is not None:
+            return
+        tree = self.processes()
+        self.process.send_signal(signal.SIGTERM)
+        try:
+            self.process.wait(timeout=STOP_GRACE_S)
+        except subprocess.TimeoutExpired:
+            for process in tree:
+                _kill(process)
+            self.process.wait()
+        _, alive = psutil.wait_procs(tree[1:], timeout=5)
+        for process in alive:
+            _kill(process)
+
+    def processes(self) -> list[psutil.Process]:
+        """The master, then its workers."""
+        master = psutil.Process(self.process.pid)
+        return [master, *master.children(recursive=True)]
+
+    def models(self) -> dict[str, dict]:
+        """GET /v2/models by name: each entry has a state (READY, UNAVAILABLE, ...) and maybe a reason."""
+        response = requests.get(f"{self.url}/v2/models", timeout=10)
+        response.raise_for_status()
+        return {m["name"]: m for m in response.json()["models"]}
+
+    def output_name(self, model: str) -> str:
+        response = requests.get(f"{self.url}/v2/models/{model}", timeout=10)
+        response.raise_for_status()
+        return response.json()["outputs"][0]["name"]
+
+    def infer_url(self, model: str) -> str:
+        return f"{self.url}/v2/models/{model}/infer"
+
+    def log_tail(self, lines: int = 40) -> str:
+        return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
+
+    def _wait_ready(self) -> None:
+        deadline = time.monotonic() + READY_DEADLINE_S
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(
+                    f"{self.label} exited with {self.process.returncode}; log {self.log_path}:\n{self.log_tail()}"
+                )
+            try:
+                if requests.get(f"{self.url}/v2/health/ready", timeout=1).status_code == 200:
+                    return
+            except requests.RequestException:
+                pass
+            time.sleep(0.1)
+        raise RuntimeError(
+            f"{self.label} not ready within {READY_DEADLINE_S:.0f}s; log {self.log_path}:\n{self.log_tail()}"
+        )
+
+
+def _kill(process: psutil.Process) -> None:
+    with contextlib.suppress(psutil.NoSuchProcess):
+        process.kill()
+
+
+def layerserve(workers: int, log_dir: Path, phase: str) -> Server:
+    """Started as the container and the integration tests start it: the `layerserve serve` console script."""
+    port = free_port()
+    env = {
+        **os.environ,
+        "LAYERSERVE_MODELS": str(MODELS_DIR),
+        "LAYERSERVE_HOST": "127.0.0.1",
+        "LAYERSERVE_PORT": str(port),
+        "LAYERSERVE_WORKERS": str(workers),
+    }
+    label = f"layerserve-{workers}w"
+    return Server(label, [str(BIN / "layerserve"), "serve"], env, port, log_dir / f"{phase}-{label}.log")
+
+
+def naive(log_dir: Path, phase: str) -> Server:
+    port = free_port()
+    env = {**os.environ, "BENCH_MODELS": str(MODELS_DIR)}
+    command = [str(BIN / "gunicorn"), "--config", str(NAIVE_CONFIG), "--bind", f"127.0.0.1:{port}"]
+    return Server("naive-2w", command, env, port, log_dir / f"{phase}-naive-2w.log")
