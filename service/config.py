@@ -9,6 +9,7 @@ SETTINGS = {
     "MODELS_DIR": ("LAYERSERVE_MODELS", "models"),
     "MAX_BATCH_SIZE": ("LAYERSERVE_MAX_BATCH_SIZE", 1024),
     "MAX_BODY_BYTES": ("LAYERSERVE_MAX_BODY_BYTES", 64 * 1024 * 1024),
+    "REQUEST_LOG": ("LAYERSERVE_REQUEST_LOG", True),
     # process settings (gunicorn.conf.py)
     "HOST": ("LAYERSERVE_HOST", "127.0.0.1"),
     "PORT": ("LAYERSERVE_PORT", 8000),
@@ -33,9 +34,16 @@ def from_environment(environ: Mapping[str, str] = os.environ) -> dict:
     return values
 
 
+_BOOLEANS = {"1": True, "true": True, "yes": True, "on": True, "0": False, "false": False, "no": False, "off": False}
+
+
 def _convert(variable: str, raw: str, kind: type):
     if kind is str:
         return raw
+    if kind is bool:
+        if raw.strip().lower() not in _BOOLEANS:
+            raise ValueError(f"{variable}={raw!r} is not a boolean (1/0, true/false, yes/no, on/off)")
+        return _BOOLEANS[raw.strip().lower()]
     try:
         value = kind(raw)
     except ValueError:

@@ -19,7 +19,7 @@ graceful_timeout = _settings["TIMEOUT"]
 keepalive = 5
 preload_app = True
 loglevel = _settings["LOG_LEVEL"]
-accesslog = "-"
+accesslog = None  # the app writes one JSON line per request (LAYERSERVE_REQUEST_LOG)
 errorlog = "-"
 proc_name = "layerserve"
 control_socket_disable = True  # several instances may share a host
@@ -31,7 +31,3 @@ def post_worker_init(worker):
     torch.set_num_threads(_settings["TORCH_THREADS"])
     worker.wsgi.extensions["layerserve"].warm_up()
     worker.log.info("worker %s warmed up its models", worker.pid)
-
-
-# pid: which worker served; the request id ties the line to the response and its error body.
-access_log_format = '%(h)s "%(r)s" %(s)s %(B)s %(M)sms pid=%(p)s request_id=%({x-request-id}o)s'

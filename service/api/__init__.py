@@ -1,5 +1,7 @@
 """The HTTP API: one blueprint per protocol, errors in one place, the OpenAPI document."""
 
+import time
+
 from flask import Flask, current_app, g, request
 from flask_smorest import Api
 
@@ -9,6 +11,7 @@ from . import request_id
 from .errors import handle_http_exception, register_error_handlers
 from .infer_route import InferRoute, document_infer_route
 from .request_id import resolve_request_id
+from .request_log import RequestLog
 from .schemas import ErrorSchema
 
 
@@ -38,15 +41,28 @@ def init_api(app: Flask) -> None:
         api.register_blueprint(blueprint)
     document_infer_route(api)
     register_error_handlers(app)
-    app.wsgi_app = InferRoute(app.wsgi_app, repository(app), app.config["MAX_CONTENT_LENGTH"])
-    app.before_request(_assign_request_id)
-    app.after_request(_return_request_id)
+    request_log = RequestLog(app.config["REQUEST_LOG"])
+    app.extensions["layerserve.request_log"] = request_log
+    app.wsgi_app = InferRoute(app.wsgi_app, repository(app), app.config["MAX_CONTENT_LENGTH"], request_log)
+    app.before_request(_start_request)
+    app.after_request(_finish_request)
 
 
-def _assign_request_id():
+def _start_request():
+    g.started = time.perf_counter()
     g.request_id = resolve_request_id(request.headers.get(request_id.HEADER))
 
 
-def _return_request_id(response):
+def _finish_request(response):
     response.headers[request_id.HEADER] = g.get("request_id", "")
+    error = response.get_json(silent=True).get("error") if response.status_code >= 400 and response.is_json else None
+    current_app.extensions["layerserve.request_log"].write(
+        g.request_id,
+        request.method,
+        request.path,
+        response.status_code,
+        g.get("started", time.perf_counter()),
+        model=(request.view_args or {}).get("name"),
+        error=error,
+    )
     return response

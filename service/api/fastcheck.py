@@ -12,24 +12,28 @@ from marshmallow import RAISE, Schema, ValidationError, fields
 
 from ..errors import BadRequest
 
-Check = Callable[[object, str], None]
+Check = Callable[[object, tuple], None]
 
 
 def compile_schema(schema: type[Schema]) -> Callable[[dict], None]:
     check = _object_check(schema())
 
     def run(document: dict) -> None:
-        check(document, "")
+        check(document, ())
 
     return run
 
 
-def _fail(path: str, message: str):
-    raise BadRequest(f"invalid request: {path}: {message}" if path else f"invalid request: {message}")
+def _fail(path: tuple, message: str):
+    raise BadRequest(f"invalid request: {_format(path)}: {message}" if path else f"invalid request: {message}")
 
 
-def _join(path: str, key) -> str:
-    return f"{path}[{key}]" if isinstance(key, int) else f"{path}.{key}" if path else key
+def _format(path: tuple) -> str:
+    """('inputs', 0, 'shape') as inputs[0].shape; built only when a check fails."""
+    text = ""
+    for key in path:
+        text += f"[{key}]" if isinstance(key, int) else f".{key}" if text else key
+    return text
 
 
 def _object_check(schema: Schema) -> Check:
@@ -42,12 +46,12 @@ def _object_check(schema: Schema) -> Check:
         if not isinstance(value, dict):
             _fail(path, "Invalid input type.")
         # Unknown and missing together: a misspelled field explains the missing one it stands for.
-        problems = [f"{_join(path, n)}: Unknown field." for n in value if n not in checks]
-        problems += [f"{_join(path, n)}: Missing data for required field." for n in required if n not in value]
+        problems = [f"{_format((*path, n))}: Unknown field." for n in value if n not in checks]
+        problems += [f"{_format((*path, n))}: Missing data for required field." for n in required if n not in value]
         if problems:
             raise BadRequest("invalid request: " + "; ".join(problems))
         for name, item in value.items():
-            checks[name](item, _join(path, name))
+            checks[name](item, (*path, name))
 
     return check
 
@@ -79,7 +83,7 @@ def _kind_check(field: fields.Field) -> Check:
             if not isinstance(value, list):
                 _fail(path, "Not a valid list.")
             for index, item in enumerate(value):
-                inner(item, _join(path, index))
+                inner(item, (*path, index))
 
         return check_list
     for field_type, python_type, message in _SCALARS:

@@ -8,6 +8,7 @@ path goes on to Flask. Errors keep the API's one JSON shape.
 
 import logging
 import re
+import time
 
 from werkzeug.routing import Rule
 
@@ -17,6 +18,7 @@ from ..inference import infer
 from ..repository import ModelRepository
 from .fastcheck import compile_schema
 from .request_id import ENVIRON_KEY, HEADER, resolve_request_id
+from .request_log import RequestLog
 from .schemas import InferRequestSchema, InferResponseSchema
 
 log = logging.getLogger(__name__)
@@ -31,39 +33,47 @@ check_infer_request = compile_schema(InferRequestSchema)
 
 
 class InferRoute:
-    def __init__(self, next_app, repository: ModelRepository, max_body_bytes: int):
+    def __init__(self, next_app, repository: ModelRepository, max_body_bytes: int, request_log: RequestLog):
         self.next_app = next_app
         self.repository = repository
         self.max_body_bytes = max_body_bytes
+        self.request_log = request_log
 
     def __call__(self, environ, start_response):
         match = INFER_PATH.match(environ.get("PATH_INFO", ""))
         if match is None:
             return self.next_app(environ, start_response)
+        started = time.perf_counter()
         request_id = resolve_request_id(environ.get(ENVIRON_KEY))
+        details = {"model": match["name"], "version": match["version"]}
         try:
             if environ["REQUEST_METHOD"] != "POST":
                 raise MethodNotAllowed(environ["REQUEST_METHOD"], environ["PATH_INFO"], ["POST"])
-            status, body, headers = self._infer(environ, match["name"], match["version"])
+            status, body, headers = self._infer(environ, match["name"], match["version"], details)
         except ServiceError as error:
             status, body, headers = error.status, _error_body(error.message, request_id), []
+            details["error"] = error.message
         except Exception:
             log.exception("unexpected error in inference (request %s)", request_id)
             message = f"internal error; see the server log for request {request_id}"
             status, body, headers = 500, _error_body(message, request_id), []
+            details["error"] = message
         headers = [("Content-Length", str(len(body))), (HEADER, request_id), *headers]
         if not any(name == "Content-Type" for name, _ in headers):
             headers.append(("Content-Type", JSON_CONTENT_TYPE))
         start_response(f"{status} {_REASONS.get(status, '')}", headers)
+        self.request_log.write(request_id, environ["REQUEST_METHOD"], environ["PATH_INFO"], status, started, **details)
         return [body]
 
-    def _infer(self, environ, name: str, version: str | None):
+    def _infer(self, environ, name: str, version: str | None, details: dict):
         model = self.repository.get(name, version)
+        details["version"] = model.version
         document, binary = read_body(
             self._read(environ), environ.get("CONTENT_TYPE", ""), environ.get(_BINARY_ENVIRON_KEY)
         )
         check_infer_request(document)
         response, binary_outputs = infer(model, document, binary)
+        details["batch_size"] = response["outputs"][0]["shape"][0] if response["outputs"] else None
         if not binary_outputs:
             return 200, encode_json(response), []
         body, header_length = binary_response(response, binary_outputs)

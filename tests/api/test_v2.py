@@ -261,7 +261,7 @@ def test_request_id_is_echoed(client):
 def test_request_id_is_generated_when_absent_or_unusable(client, incoming):
     headers = {} if incoming is None else {REQUEST_ID: incoming}
     generated = client.get("/v2/health/live", headers=headers).headers[REQUEST_ID]
-    assert re.fullmatch(r"[0-9a-f]{32}", generated)
+    assert re.fullmatch(r"[0-9a-f]{16}-[0-9a-f]+", generated)
     assert generated != client.get("/v2/health/live").headers[REQUEST_ID]
 
 
@@ -271,4 +271,20 @@ def test_request_id_is_in_error_bodies(client):
     assert given.get_json()["request_id"] == "trace-9"
     generated = client.get("/no/such/route")
     error_of(generated)  # request_id in the body equals the generated header
-    assert re.fullmatch(r"[0-9a-f]{32}", generated.get_json()["request_id"])
+    assert re.fullmatch(r"[0-9a-f]{16}-[0-9a-f]+", generated.get_json()["request_id"])
+
+
+def test_generated_request_ids_differ_between_worker_processes():
+    import os
+
+    from service.api.request_id import resolve_request_id
+
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: as a gunicorn worker after the fork
+        os.write(write, resolve_request_id(None).encode())
+        os._exit(0)
+    os.waitpid(pid, 0)
+    child = os.read(read, 100).decode()
+    parent = resolve_request_id(None)
+    assert child.split("-")[0] != parent.split("-")[0]

@@ -1,5 +1,6 @@
 """A real gunicorn server: broken models beside good ones, every worker serving, graceful exit."""
 
+import json
 import subprocess
 import sys
 from concurrent.futures import ThreadPoolExecutor
@@ -70,15 +71,29 @@ def test_every_worker_serves_the_same_numbers(start_server, models_copy):
         responses = list(pool.map(call, range(200)))
     assert {r.status_code for r in responses} == {200}
     assert all(r.json()["outputs"][0]["data"] == FOLD_RESULT for r in responses)
-    pids = {line.split("pid=")[1].split()[0] for line in server.log().splitlines() if "/infer" in line}
-    assert len(pids) == 2
+    records = request_records(server.log())
+    assert len([r for r in records if r["path"].endswith("/infer")]) >= 200
+    assert len({r["pid"] for r in records if r["path"].endswith("/infer")}) == 2
 
 
-def test_request_id_reaches_the_access_log(live_server):
-    response = requests.get(f"{live_server}/v2/models/nope", headers={"X-Request-ID": "trace-me-42"})
+def request_records(log: str) -> list[dict]:
+    """The server's one-JSON-line-per-request log records."""
+    lines = (line for line in log.splitlines() if line.startswith("{"))
+    return [record for record in map(json.loads, lines) if record.get("event") == "request"]
+
+
+def test_request_id_reaches_the_request_log(start_server, models_copy):
+    server = start_server(models_copy)
+    response = requests.get(f"{server.url}/v2/models/nope", headers={"X-Request-ID": "trace-me-42"})
     assert response.status_code == 404
     assert response.headers["X-Request-ID"] == "trace-me-42"
     assert response.json()["request_id"] == "trace-me-42"
+    infer = requests.post(f"{server.url}/v2/models/fold/infer", json=FOLD_REQUEST)
+    records = request_records(server.stop())
+    (missing,) = [r for r in records if r["request_id"] == "trace-me-42"]
+    assert missing["status"] == 404 and "unknown model 'nope'" in missing["error"]
+    (served,) = [r for r in records if r["request_id"] == infer.headers["X-Request-ID"]]
+    assert served["model"] == "fold" and served["batch_size"] == 3 and served["status"] == 200
 
 
 def test_sigterm_stops_the_server_cleanly(start_server, models_copy):
