@@ -4,6 +4,7 @@ import json
 
 import pytest
 
+from service import config
 from service.app import create_app
 
 from .helpers import app_over, error_of, infer_body
@@ -55,7 +56,8 @@ def test_each_source_overrides_the_one_before(fold_dir, monkeypatch):
     monkeypatch.setenv("LAYERSERVE_MAX_BATCH_SIZE", "7")
     monkeypatch.setenv("LAYERSERVE_WORKERS", "3")
     app = app_over(fold_dir, MAX_BATCH_SIZE=5)
-    assert (app.config["MAX_BATCH_SIZE"], app.config["WORKERS"], app.config["THREADS"]) == (5, 3, 4)
+    defaults = config.defaults()
+    assert (app.config["MAX_BATCH_SIZE"], app.config["WORKERS"], app.config["THREADS"]) == (5, 3, defaults["THREADS"])
 
 
 @pytest.mark.parametrize(
