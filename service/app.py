@@ -22,7 +22,9 @@ def create_app(test_config: dict | None = None) -> Flask:
     app.config["MAX_CONTENT_LENGTH"] = app.config["MAX_BODY_BYTES"]
     logging.basicConfig(level=app.config["LOG_LEVEL"].upper())
 
-    repository = ModelRepository(Path(app.config["MODELS_DIR"]), app.config["MAX_BATCH_SIZE"])
+    repository = ModelRepository(
+        Path(app.config["MODELS_DIR"]), app.config["MAX_BATCH_SIZE"], app.config["HEALTH_SAMPLE_EVERY"]
+    )
     repository.load_all()
     if not app.config["DEFER_WARM_UP"]:
         repository.warm_up()

@@ -10,6 +10,8 @@ SETTINGS = {
     "MAX_BATCH_SIZE": ("LAYERSERVE_MAX_BATCH_SIZE", 1024),
     "MAX_BODY_BYTES": ("LAYERSERVE_MAX_BODY_BYTES", 64 * 1024 * 1024),
     "REQUEST_LOG": ("LAYERSERVE_REQUEST_LOG", True),
+    "HEALTH_SAMPLE_EVERY": ("LAYERSERVE_HEALTH_SAMPLE_EVERY", 10),
+    "TRACE_MAX_VALUES": ("LAYERSERVE_TRACE_MAX_VALUES", 4096),
     # process settings (gunicorn.conf.py)
     "HOST": ("LAYERSERVE_HOST", "127.0.0.1"),
     "PORT": ("LAYERSERVE_PORT", 8000),
@@ -34,6 +36,8 @@ def from_environment(environ: Mapping[str, str] = os.environ) -> dict:
     return values
 
 
+# 0 means "any free port" and "never sample"; everywhere else it is a mistake.
+_ZERO_ALLOWED = ("LAYERSERVE_PORT", "LAYERSERVE_HEALTH_SAMPLE_EVERY")
 _BOOLEANS = {"1": True, "true": True, "yes": True, "on": True, "0": False, "false": False, "no": False, "off": False}
 
 
@@ -48,7 +52,7 @@ def _convert(variable: str, raw: str, kind: type):
         value = kind(raw)
     except ValueError:
         raise ValueError(f"{variable}={raw!r} is not a valid {kind.__name__}") from None
-    if value < 0 or (value == 0 and variable != "LAYERSERVE_PORT"):
+    if value < 0 or (value == 0 and variable not in _ZERO_ALLOWED):
         raise ValueError(f"{variable}={raw!r} must be positive")
     return value
 

@@ -16,6 +16,8 @@ def describe_layers(model: ServedModel) -> dict:
         "model_version": model.version,
         "layers": layers,
         "parameter_count": sum(layer["parameter_count"] for layer in layers),
+        "parameter_bytes": sum(layer["parameter_bytes"] for layer in layers),
+        "macs": sum(layer["macs"] for layer in layers),
         "serving_path": describe_serving_path(model.serving),
     }
 
@@ -45,6 +47,8 @@ def describe_layer(index: int, built: BuiltLayer, module: nn.Module, values: boo
         "parameters": parameters,
         "buffers": buffers,
         "parameter_count": sum(p["count"] for p in parameters),
+        "parameter_bytes": sum(t.numel() * t.element_size() for t in module.parameters(recurse=False)),
+        "macs": built.definition.type.macs(built.params, list(built.input_shapes), built.output_shape),
     }
 
 

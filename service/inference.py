@@ -11,12 +11,7 @@ def infer(model: ServedModel, request: dict, binary: memoryview | None = None) -
     `binary` holds the raw tensor bytes that follow the JSON header (binary tensor extension).
     Returns the response document (output data as numpy arrays) and the outputs to send as bytes.
     """
-    arrays = {}
-    for tensor, blob in zip(request["inputs"], _input_blobs(request["inputs"], binary)):
-        spec = model.input_spec(tensor["name"])
-        if spec.name in arrays:
-            raise BadRequest(f"input {spec.name!r} is given more than once")
-        arrays[spec.name] = decode_input(tensor, spec, blob)
+    arrays = decode_inputs(model, request, binary)
     requested = [output["name"] for output in request.get("outputs") or []]
     model.check_outputs(requested)
     results = model.infer(arrays)
@@ -28,6 +23,17 @@ def infer(model: ServedModel, request: dict, binary: memoryview | None = None) -
     if "id" in request:
         document["id"] = request["id"]
     return document, _binary_outputs(request, document)
+
+
+def decode_inputs(model: ServedModel, request: dict, binary: memoryview | None = None) -> dict:
+    """The request's input tensors as arrays of the model's dtype, by input name."""
+    arrays = {}
+    for tensor, blob in zip(request["inputs"], _input_blobs(request["inputs"], binary)):
+        spec = model.input_spec(tensor["name"])
+        if spec.name in arrays:
+            raise BadRequest(f"input {spec.name!r} is given more than once")
+        arrays[spec.name] = decode_input(tensor, spec, blob)
+    return arrays
 
 
 def _input_blobs(inputs: list[dict], binary: memoryview | None) -> list[memoryview | None]:

@@ -43,9 +43,10 @@ class ModelEntry:
 
 
 class ModelRepository:
-    def __init__(self, root: Path, max_batch_size: int):
+    def __init__(self, root: Path, max_batch_size: int, health_sample_every: int = 0):
         self.root = Path(root)
         self.max_batch_size = max_batch_size
+        self.health_sample_every = health_sample_every
         self._entries: dict[str, ModelEntry] = {}
 
     def load_all(self) -> None:
@@ -65,7 +66,8 @@ class ModelRepository:
             log.exception("model %s failed to load with an unexpected error", folder.name)
             return ModelEntry(folder.name, error="unexpected error while loading; see the server log")
         log.info("model %s version %s loaded", folder.name, definition.version)
-        return ModelEntry(folder.name, ServedModel(definition, stack, self.max_batch_size))
+        model = ServedModel(definition, stack, self.max_batch_size, self.health_sample_every)
+        return ModelEntry(folder.name, model)
 
     def warm_up(self) -> None:
         for entry in self._entries.values():

@@ -1,6 +1,7 @@
 """A loaded model as the service sees it: its signature, its limits, and its forward pass."""
 
 import logging
+import threading
 from dataclasses import dataclass
 
 import numpy as np
@@ -9,6 +10,7 @@ import torch
 from .batching import DynamicBatcher
 from .dtypes import BY_NAME, DType
 from .errors import BadRequest
+from .health_monitor import HealthMonitor
 from .stack import Definition, LayerStack
 from .stack.optimize import optimize
 
@@ -43,13 +45,26 @@ class TensorSpec:
 BATCH_INVARIANT_ROWS = 4
 
 
+_thread = threading.local()
+
+
+def use_torch_threads_here() -> None:
+    """torch.set_num_threads reaches OpenMP only in the thread that calls it: a request or
+    batcher thread would otherwise compute with every core (oversubscribing the CPU with
+    several workers) and get last-bit-different products than the thread that warmed up.
+    Re-applies the process setting once in each thread that runs a forward pass."""
+    if not getattr(_thread, "torch_threads_set", False):
+        torch.set_num_threads(torch.get_num_threads())
+        _thread.torch_threads_set = True
+
+
 def _pad(array: np.ndarray, rows: int) -> np.ndarray:
     padding = np.zeros((rows - array.shape[0], *array.shape[1:]), dtype=array.dtype)
     return np.concatenate([array, padding])
 
 
 class ServedModel:
-    def __init__(self, definition: Definition, stack: LayerStack, max_batch_size: int):
+    def __init__(self, definition: Definition, stack: LayerStack, max_batch_size: int, health_sample_every: int = 0):
         self.definition = definition
         self.stack = stack
         self.name = definition.name
@@ -63,6 +78,7 @@ class ServedModel:
         self.warmed_up = False
         self.serving = optimize(stack) or stack  # what infer runs; `stack` stays what was declared
         self.batcher = self._batcher(definition.dynamic_batching)
+        self.health = HealthMonitor(stack, health_sample_every)
 
     def input_spec(self, name: str) -> TensorSpec:
         for spec in self.inputs:
@@ -80,7 +96,7 @@ class ServedModel:
 
     def infer(self, arrays: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         """Run a batch: `arrays` maps every input name to an array of shape (batch, *input shape)."""
-        self._check_inputs(arrays)
+        self.check_inputs(arrays)
         inputs = [arrays[spec.name] for spec in self.inputs]
         outputs = self.batcher.run(inputs) if self.batcher else self.forward(inputs)
         return dict(zip(self.stack.output_names, outputs))
@@ -88,10 +104,17 @@ class ServedModel:
     def forward(self, inputs: list[np.ndarray]) -> list[np.ndarray]:
         """The forward pass on numpy arrays. No parameter requires grad, so no graph is recorded
         and the cost of entering inference_mode (several µs) is saved."""
+        use_torch_threads_here()
         rows = inputs[0].shape[0]
         if self.batcher and rows < BATCH_INVARIANT_ROWS:
             inputs = [_pad(array, BATCH_INVARIANT_ROWS) for array in inputs]
-        results = self.serving.forward(*[torch.from_numpy(array) for array in inputs])
+        tensors = [torch.from_numpy(array) for array in inputs]
+        if self.health.should_sample():
+            values = self.serving.run(*tensors)
+            self.health.record(values, rows)
+            results = [values[name] for name in self.serving.output_names]
+        else:
+            results = self.serving.forward(*tensors)
         return [result.numpy()[:rows] for result in results]
 
     def _batcher(self, config: dict | None) -> DynamicBatcher | None:
@@ -108,7 +131,8 @@ class ServedModel:
                 "model %s: the optimized serving path disagrees with the declared stack; using the stack", self.name
             )
             self.serving = self.stack
-        self.infer({s.name: np.zeros((1, *s.shape), dtype=s.dtype.numpy) for s in self.inputs})
+        with self.health.paused():
+            self.infer({s.name: np.zeros((1, *s.shape), dtype=s.dtype.numpy) for s in self.inputs})
         self.warmed_up = True
 
     def _serving_path_agrees(self) -> bool:
@@ -120,7 +144,7 @@ class ServedModel:
                 return False
         return True
 
-    def _check_inputs(self, arrays: dict[str, np.ndarray]) -> None:
+    def check_inputs(self, arrays: dict[str, np.ndarray]) -> None:
         missing = [spec.name for spec in self.inputs if spec.name not in arrays]
         if missing:
             raise BadRequest(

@@ -10,6 +10,7 @@ from ..repository import ModelRepository
 from . import request_id
 from .errors import handle_http_exception, register_error_handlers
 from .infer_route import InferRoute, document_infer_route
+from .json_provider import OrjsonProvider
 from .request_id import resolve_request_id
 from .request_log import RequestLog
 from .schemas import ErrorSchema
@@ -27,7 +28,7 @@ def repository(app: Flask | None = None) -> ModelRepository:
 
 
 def init_api(app: Flask) -> None:
-    from . import layers, v1, v2
+    from . import layers, trace, v1, v2
 
     app.config.update(
         API_TITLE="layerserve",
@@ -36,8 +37,9 @@ def init_api(app: Flask) -> None:
         OPENAPI_URL_PREFIX="/",
         OPENAPI_JSON_PATH="openapi.json",
     )
+    app.json = OrjsonProvider(app)
     api = LayerserveApi(app)
-    for blueprint in (v2.blp, layers.blp, v1.blp):
+    for blueprint in (v2.blp, layers.blp, trace.blp, v1.blp):
         api.register_blueprint(blueprint)
     document_infer_route(api)
     register_error_handlers(app)

@@ -96,8 +96,9 @@ def _error_body(message: str, request_id: str) -> bytes:
 
 def document_infer_route(api) -> None:
     """Add the route to /openapi.json: it is served here, not by a Flask view."""
-    api.spec.components.schema("InferRequest", schema=InferRequestSchema)
-    api.spec.components.schema("InferResponse", schema=InferResponseSchema)
+    for name, schema in (("InferRequest", InferRequestSchema), ("InferResponse", InferResponseSchema)):
+        if name not in api.spec.components.schemas:  # the trace route may have registered it
+            api.spec.components.schema(name, schema=schema)
     operation = {
         "tags": ["v2"],
         "summary": "Run a batch through the model",

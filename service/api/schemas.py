@@ -113,6 +113,8 @@ class LayerSchema(Schema):
     parameters = fields.List(fields.Nested(TensorInfoSchema))
     buffers = fields.List(fields.Nested(TensorInfoSchema))
     parameter_count = fields.Integer()
+    parameter_bytes = fields.Integer()
+    macs = fields.Integer(metadata={"description": "multiply-adds per sample"})
 
 
 class OneLayerSchema(LayerSchema):
@@ -131,6 +133,8 @@ class LayersSchema(Schema):
     model_version = fields.String()
     layers = fields.List(fields.Nested(LayerSchema))
     parameter_count = fields.Integer()
+    parameter_bytes = fields.Integer()
+    macs = fields.Integer(metadata={"description": "multiply-adds per sample"})
     serving_path = fields.List(
         fields.Nested(ServingStepSchema),
         metadata={"description": "what inference runs: Dropout/Identity dropped, BatchNorm and linear chains fused"},
@@ -152,3 +156,70 @@ class PredictResponseSchema(Schema):
 class ErrorSchema(Schema):
     error = fields.String(metadata={"description": "what was wrong, and where"})
     request_id = fields.String()
+
+
+class BoundedTensorSchema(Schema):
+    shape = fields.List(fields.Integer(), metadata={"description": "the whole tensor's shape"})
+    data = fields.Raw(metadata={"description": "at most max_values values, flat, row-major"})
+    truncated = fields.Boolean()
+
+
+class StatisticsSchema(Schema):
+    min = fields.Float(allow_none=True)
+    max = fields.Float(allow_none=True)
+    mean = fields.Float(allow_none=True)
+    std = fields.Float(allow_none=True)
+    nan = fields.Integer()
+    inf = fields.Integer()
+
+
+class StepSchema(BoundedTensorSchema):
+    name = fields.String(metadata={"description": "product (x·W), bias, or output"})
+
+
+class LayerHealthSchema(Schema):
+    name = fields.String()
+    type = fields.String()
+    rule = fields.String(metadata={"description": "zero (ReLU) or saturation (Sigmoid, Tanh)"})
+    neurons = fields.Integer()
+    samples = fields.Integer()
+    fraction = fields.Float(metadata={"description": "share of (sample, neuron) pairs meeting the rule"})
+    dead = fields.Integer(metadata={"description": "neurons zero for every sample"})
+    saturated = fields.Integer(metadata={"description": "neurons saturated for every sample"})
+    per_neuron = fields.List(fields.Float())
+    truncated = fields.Boolean()
+
+
+class TracedInputSchema(BoundedTensorSchema):
+    name = fields.String()
+
+
+class TracedLayerSchema(Schema):
+    index = fields.Integer()
+    name = fields.String()
+    type = fields.String()
+    inputs = fields.List(fields.String())
+    input_shapes = fields.List(fields.List(fields.Integer()))
+    output = fields.Nested(BoundedTensorSchema)
+    stats = fields.Nested(StatisticsSchema)
+    steps = fields.List(fields.Nested(StepSchema))
+    health = fields.Nested(LayerHealthSchema)
+
+
+class TraceResponseSchema(Schema):
+    model_name = fields.String()
+    model_version = fields.String()
+    id = fields.String()
+    max_values = fields.Integer()
+    inputs = fields.List(fields.Nested(TracedInputSchema))
+    layers = fields.List(fields.Nested(TracedLayerSchema))
+    outputs = fields.List(fields.Nested(ResponseTensorSchema))
+
+
+class HealthReportSchema(Schema):
+    model_name = fields.String()
+    model_version = fields.String()
+    samples = fields.Integer()
+    forward_passes = fields.Integer()
+    sample_every = fields.Integer(metadata={"description": "one forward pass in this many is observed"})
+    layers = fields.List(fields.Nested(LayerHealthSchema))

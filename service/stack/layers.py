@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from marshmallow import Schema, fields, validate
 from torch import nn
 
+from .health import ZERO, HealthRule, saturation
 from .modules import Dense
 
 Shape = tuple[int, ...]
@@ -44,6 +45,8 @@ class LayerType:
     arity: int = 1
     has_tensors: bool = False  # built with device/dtype, weights loaded afterwards
     fan_in: str | None = None  # hyper-parameter giving the fan-in of seeded initialization
+    health: HealthRule | None = None  # what makes one of its neurons dead or saturated
+    macs: Callable[[dict, list[Shape], Shape], int] = lambda params, inputs, output: 0  # per sample
 
     def build(self, params: dict, dtype) -> nn.Module:
         if self.has_tensors:
@@ -241,23 +244,49 @@ def unflatten(params, shapes):
     return params, shape[:at] + tuple(sizes) + shape[at + 1 :]
 
 
+# --- multiply-adds per sample ----------------------------------------------------------------
+
+
+def linear_macs(params, inputs, output):
+    (shape,) = inputs
+    return math.prod(shape[:-1]) * params["in_features"] * params["out_features"]
+
+
+def bilinear_macs(params, inputs, output):
+    return math.prod(output[:-1]) * params["in1_features"] * params["in2_features"] * params["out_features"]
+
+
+def elementwise_macs(params, inputs, output):
+    """Norms in eval mode: one scale-and-shift per element."""
+    return math.prod(output)
+
+
 # --- the registry --------------------------------------------------------------------------
 
 
-def _activation(name, module, params=NoParams, infer=same_shape):
-    return LayerType(name, module, params, infer)
+def _activation(name, module, params=NoParams, infer=same_shape, health=None):
+    return LayerType(name, module, params, infer, health=health)
 
 
 LAYER_TYPES: dict[str, LayerType] = {
     t.name: t
     for t in [
-        LayerType("Linear", nn.Linear, LinearParams, linear, has_tensors=True, fan_in="in_features"),
-        LayerType("Dense", Dense, LinearParams, linear, has_tensors=True, fan_in="in_features"),
-        LayerType("Bilinear", nn.Bilinear, BilinearParams, bilinear, arity=2, has_tensors=True, fan_in="in1_features"),
-        _activation("ReLU", nn.ReLU),
+        LayerType("Linear", nn.Linear, LinearParams, linear, has_tensors=True, fan_in="in_features", macs=linear_macs),
+        LayerType("Dense", Dense, LinearParams, linear, has_tensors=True, fan_in="in_features", macs=linear_macs),
+        LayerType(
+            "Bilinear",
+            nn.Bilinear,
+            BilinearParams,
+            bilinear,
+            arity=2,
+            has_tensors=True,
+            fan_in="in1_features",
+            macs=bilinear_macs,
+        ),
+        _activation("ReLU", nn.ReLU, health=ZERO),
         _activation("LeakyReLU", nn.LeakyReLU, LeakyReLUParams),
-        _activation("Sigmoid", nn.Sigmoid),
-        _activation("Tanh", nn.Tanh),
+        _activation("Sigmoid", nn.Sigmoid, health=saturation(0.0, 1.0)),
+        _activation("Tanh", nn.Tanh, health=saturation(-1.0, 1.0)),
         _activation("Softmax", nn.Softmax, DimParams, along_dim),
         _activation("LogSoftmax", nn.LogSoftmax, DimParams, along_dim),
         _activation("GELU", nn.GELU, GELUParams),
@@ -268,8 +297,8 @@ LAYER_TYPES: dict[str, LayerType] = {
         LayerType("Dropout", nn.Dropout, DropoutParams, same_shape),
         LayerType("Flatten", nn.Flatten, FlattenParams, flatten),
         LayerType("Unflatten", nn.Unflatten, UnflattenParams, unflatten),
-        LayerType("BatchNorm1d", nn.BatchNorm1d, BatchNormParams, batch_norm, has_tensors=True),
-        LayerType("LayerNorm", nn.LayerNorm, LayerNormParams, normalized, has_tensors=True),
-        LayerType("RMSNorm", nn.RMSNorm, RMSNormParams, normalized, has_tensors=True),
+        LayerType("BatchNorm1d", nn.BatchNorm1d, BatchNormParams, batch_norm, has_tensors=True, macs=elementwise_macs),
+        LayerType("LayerNorm", nn.LayerNorm, LayerNormParams, normalized, has_tensors=True, macs=elementwise_macs),
+        LayerType("RMSNorm", nn.RMSNorm, RMSNormParams, normalized, has_tensors=True, macs=elementwise_macs),
     ]
 }

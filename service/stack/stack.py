@@ -37,7 +37,12 @@ class LayerStack(nn.Module):
         self._steps = [(layer.name, module.forward, layer.sources) for layer, module in zip(layers, modules)]
 
     def forward(self, *inputs: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        values = self.run(*inputs)
+        return tuple(values[name] for name in self.output_names)
+
+    def run(self, *inputs: torch.Tensor) -> dict[str, torch.Tensor]:
+        """Every layer's output (and the inputs), by name."""
         values = dict(zip(self.input_names, inputs))
         for name, forward, sources in self._steps:
             values[name] = forward(*[values[s] for s in sources])
-        return tuple(values[name] for name in self.output_names)
+        return values

@@ -41,6 +41,8 @@ def test_dense_layers(client):
         "parameters": [{"name": "weight", "shape": [2, 3], "count": 6}, {"name": "bias", "shape": [3], "count": 3}],
         "buffers": [],
         "parameter_count": 9,
+        "parameter_bytes": 36,
+        "macs": 6,
     }
     assert activation1 == {
         "index": 1,
@@ -53,8 +55,10 @@ def test_dense_layers(client):
         "parameters": [],
         "buffers": [],
         "parameter_count": 0,
+        "parameter_bytes": 0,
+        "macs": 0,
     }
-    assert described["parameter_count"] == 9
+    assert (described["parameter_count"], described["parameter_bytes"], described["macs"]) == (9, 36, 6)
 
 
 # --- classifier --------------------------------------------------------------------------------

@@ -101,3 +101,19 @@ def test_sigterm_stops_the_server_cleanly(start_server, models_copy):
     log = server.stop()
     assert server.process.returncode == 0
     assert "Shutting down" in log
+
+
+def test_activation_health_sums_over_every_worker(start_server, models_copy):
+    server = start_server(models_copy, workers=2, env={"LAYERSERVE_HEALTH_SAMPLE_EVERY": "1"})
+
+    def call(_):
+        return requests.post(f"{server.url}/v2/models/fold/infer", json=FOLD_REQUEST, timeout=10)
+
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        assert {r.status_code for r in pool.map(call, range(120))} == {200}
+    report = requests.get(f"{server.url}/v2/models/fold/health").json()
+    assert report["forward_passes"] == 120 and report["samples"] == 360
+    (act,) = report["layers"]
+    assert act["per_neuron"] == [0.0, pytest.approx(1 / 3)]
+    served_by = {r["pid"] for r in request_records(server.stop()) if r["path"].endswith("/infer")}
+    assert len(served_by) == 2

@@ -1,0 +1,32 @@
+"""Endpoints that show what happens inside a model: a traced batch, and activation health over traffic."""
+
+from flask import current_app
+
+from ..trace import trace
+from . import repository
+from .parsing import Blueprint
+from .schemas import HealthReportSchema, InferRequestSchema, TraceResponseSchema
+
+blp = Blueprint("trace", __name__, url_prefix="/v2", description="Inside a model: traces and activation health")
+
+MODEL = "/models/<name>"
+MODEL_VERSION = "/models/<name>/versions/<version>"
+
+
+@blp.route(MODEL + "/trace", methods=["POST"])
+@blp.route(MODEL_VERSION + "/trace", methods=["POST"])
+@blp.arguments(InferRequestSchema)
+@blp.response(200, TraceResponseSchema)
+def trace_batch(request, name, version=None):
+    """Run a batch through the declared layers and return every layer's output, statistics and health."""
+    return trace(repository().get(name, version), request, current_app.config["TRACE_MAX_VALUES"])
+
+
+@blp.route(MODEL + "/health")
+@blp.route(MODEL_VERSION + "/health")
+@blp.response(200, HealthReportSchema)
+def activation_health(name, version=None):
+    """Dead ReLUs and saturated Sigmoid/Tanh neurons over served traffic, summed over every worker."""
+    model = repository().get(name, version)
+    report = model.health.summary(current_app.config["TRACE_MAX_VALUES"])
+    return {"model_name": model.name, "model_version": model.version, **report}

@@ -1,0 +1,93 @@
+"""Activation health over served traffic, shared by every worker process.
+
+The counters live in an anonymous shared mapping made before gunicorn forks, so each worker
+adds to the same numbers and any worker can answer GET .../health for all of them. Only every
+Nth forward pass is observed (LAYERSERVE_HEALTH_SAMPLE_EVERY): counting costs a few tensor ops.
+"""
+
+import contextlib
+import itertools
+import mmap
+import multiprocessing
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from .stack import LayerStack
+from .stack.health import HealthRule, summarize
+
+_LOCK_TIMEOUT_S = 0.05  # a worker killed while holding the lock must not stall the others
+
+
+@dataclass(frozen=True)
+class WatchedLayer:
+    name: str
+    type: str
+    rule: HealthRule
+    neurons: int
+    offset: int  # into the shared counters
+
+
+class HealthMonitor:
+    def __init__(self, stack: LayerStack, sample_every: int):
+        self.layers = []
+        offset = 2  # counters[0]: samples seen, counters[1]: forward passes observed
+        for layer in stack.built:
+            rule = layer.definition.type.health
+            if rule is not None:
+                neurons = int(np.prod(layer.output_shape))
+                self.layers.append(WatchedLayer(layer.name, layer.definition.type.name, rule, neurons, offset))
+                offset += neurons
+        self.sample_every = sample_every
+        self._memory = mmap.mmap(-1, offset * 8)  # MAP_SHARED | MAP_ANONYMOUS: survives fork, shared
+        self._counters = np.frombuffer(self._memory, dtype=np.int64)
+        self._lock = multiprocessing.get_context("fork").Lock()
+        self._calls = itertools.count()
+        self._paused = False
+
+    @property
+    def active(self) -> bool:
+        return bool(self.layers) and self.sample_every > 0
+
+    def should_sample(self) -> bool:
+        return self.active and not self._paused and next(self._calls) % self.sample_every == 0
+
+    @contextlib.contextmanager
+    def paused(self):
+        """In this process only: warm-up passes are not served traffic."""
+        self._paused = True
+        try:
+            yield
+        finally:
+            self._paused = False
+
+    def record(self, values: dict[str, torch.Tensor], rows: int) -> None:
+        """Add one forward pass: the first `rows` rows of each watched layer's output (the rest is padding)."""
+        hits = [(layer, layer.rule.hits(values[layer.name][:rows]).numpy()) for layer in self.layers]
+        if not self._lock.acquire(timeout=_LOCK_TIMEOUT_S):
+            return
+        try:
+            self._counters[0] += rows
+            self._counters[1] += 1
+            for layer, counts in hits:
+                self._counters[layer.offset : layer.offset + layer.neurons] += counts
+        finally:
+            self._lock.release()
+
+    def summary(self, max_values: int) -> dict:
+        counters = self._counters.copy()
+        samples = int(counters[0])
+        return {
+            "samples": samples,
+            "forward_passes": int(counters[1]),
+            "sample_every": self.sample_every,
+            "layers": [
+                {
+                    "name": layer.name,
+                    "type": layer.type,
+                    **summarize(layer.rule, counters[layer.offset : layer.offset + layer.neurons], samples, max_values),
+                }
+                for layer in self.layers
+            ],
+        }
