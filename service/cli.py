@@ -76,6 +76,68 @@ def validate(paths):
     sys.exit(1 if failures else 0)
 
 
+@main.command()
+@click.argument("model")
+@click.option("--models", default="models", show_default=True, help="Models directory, when MODEL is a name.")
+def inspect(model, models):
+    """Print a model's layer table: shapes, parameters, bytes and multiply-adds per sample.
+
+    MODEL is a model folder, or the name of one in the models directory.
+    """
+    from .describe import describe_layers
+    from .errors import DefinitionError
+    from .served import ServedModel
+    from .stack import load_stack
+
+    folder = Path(model) if Path(model).is_dir() else Path(models) / model
+    if not folder.is_dir():
+        raise click.ClickException(f"no model folder {model!r} (nor {str(folder)!r})")
+    try:
+        definition, stack = load_stack(folder)
+    except DefinitionError as exc:
+        raise click.ClickException(exc.message) from None
+    click.echo(format_layer_table(describe_layers(ServedModel(definition, stack, max_batch_size=1))))
+
+
+def format_layer_table(described: dict) -> str:
+    header = ("#", "layer", "type", "inputs", "output shape", "params", "bytes", "MACs")
+    rows = [
+        (
+            str(layer["index"]),
+            layer["name"],
+            layer["type"],
+            ", ".join(layer["inputs"]),
+            str(layer["output_shape"]),
+            f"{layer['parameter_count']:,}",
+            f"{layer['parameter_bytes']:,}",
+            f"{layer['macs']:,}",
+        )
+        for layer in described["layers"]
+    ]
+    total = (
+        "",
+        "total",
+        "",
+        "",
+        "",
+        f"{described['parameter_count']:,}",
+        f"{described['parameter_bytes']:,}",
+        f"{described['macs']:,}",
+    )
+    widths = [max(len(row[i]) for row in [header, *rows, total]) for i in range(len(header))]
+    right = {0, 5, 6, 7}
+
+    def line(row):
+        return "  ".join(
+            cell.rjust(w) if i in right else cell.ljust(w) for i, (cell, w) in enumerate(zip(row, widths))
+        ).rstrip()
+
+    rule = "  ".join("-" * w for w in widths)
+    steps = " -> ".join("+".join(step["layers"]) for step in described["serving_path"])
+    title = f"{described['model_name']} v{described['model_version']} (batch dimension -1; bytes and MACs per sample)"
+    return "\n".join([title, line(header), rule, *map(line, rows), rule, line(total), "", f"serving path: {steps}"])
+
+
 def _plural(count: int, noun: str) -> str:
     return f"{count} {noun}{'' if count == 1 else 's'}"
 

@@ -1,0 +1,54 @@
+"""The layerserve command line: validate and inspect, without a server."""
+
+import re
+
+from click.testing import CliRunner
+
+from service.cli import main
+
+
+def run(*args):
+    return CliRunner().invoke(main, list(args))
+
+
+def test_inspect_prints_the_layer_table_with_totals(models_dir):
+    result = run("inspect", str(models_dir / "classifier"))
+    assert result.exit_code == 0, result.output
+    lines = result.output.splitlines()
+    assert lines[0].startswith("classifier v1")
+    fc1 = next(line for line in lines if re.match(r"\s*1\s+fc1\s", line))
+    assert "Linear" in fc1 and "[-1, 128]" in fc1 and "100,480" in fc1 and "100,352" in fc1
+    total = next(line for line in lines if "total" in line)
+    assert total.split()[-3:] == ["111,562", "446,248", "111,136"]
+    assert "serving path: flatten -> fc1+bn1 -> act1" in result.output
+
+
+def test_inspect_finds_a_model_by_name_in_the_models_directory(models_dir):
+    result = run("inspect", "dense", "--models", str(models_dir))
+    assert result.exit_code == 0
+    assert re.search(r"0\s+dense1\s+Dense\s+point\s+\[-1, 3\]\s+9\s+36\s+6", result.output)
+
+
+def test_inspect_reports_a_broken_model_in_one_line(tmp_path):
+    folder = tmp_path / "broken"
+    folder.mkdir()
+    (folder / "model.yaml").write_text("inputs: [{name: x, shape: [2]}]\nlayers: [{name: a, type: Relu}]\n")
+    result = run("inspect", str(folder))
+    assert result.exit_code == 1
+    assert "layers[0].type: Must be one of" in result.output
+
+
+def test_inspect_an_unknown_model(tmp_path):
+    result = run("inspect", "nope", "--models", str(tmp_path))
+    assert result.exit_code == 1 and "no model folder 'nope'" in result.output
+
+
+def test_validate_lists_every_model_and_fails_on_a_broken_one(models_dir, tmp_path):
+    assert run("validate", str(models_dir)).exit_code == 0
+    broken = tmp_path / "broken"
+    broken.mkdir()
+    (broken / "model.yaml").write_text("inputs: []\nlayers: []\n")
+    result = run("validate", str(models_dir), str(broken))
+    assert result.exit_code == 1
+    assert "ok   fold v1: 2 layers, 6 parameters" in result.output
+    assert "FAIL broken: model.yaml: inputs: Shorter than minimum length 1." in result.output
