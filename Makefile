@@ -19,9 +19,11 @@ $(INSTALLED): pyproject.toml constraints.txt
 	$(BIN)/pip install --quiet -c constraints.txt -e '.[dev]'
 	touch $@
 
-# Tools the tests drive as real programs (Debian packages).
+# Tools the tests drive as real programs (Debian packages): docker-compose, and the headless
+# Chromium at /usr/bin/chromium that the browser tests launch (never a downloaded browser).
 system-deps:
-	@command -v docker-compose >/dev/null || { apt-get update && apt-get install -y --no-install-recommends docker-compose; }
+	@{ command -v docker-compose && test -x /usr/bin/chromium; } >/dev/null || \
+		{ apt-get update && apt-get install -y --no-install-recommends docker-compose chromium; }
 
 run: install
 	$(BIN)/layerserve serve --models models --host $(HOST) --port $(PORT)
@@ -42,7 +44,6 @@ format: install
 BENCH_ARGS ?=
 bench: install
 	@command -v wrk >/dev/null || { apt-get update && apt-get install -y --no-install-recommends wrk; }
-	$(BIN)/pip install --quiet psutil
 	$(BIN)/python -m bench.run $(BENCH_ARGS)
 
 clean:

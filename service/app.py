@@ -7,6 +7,7 @@ from flask import Flask
 
 from . import config
 from .api import init_api
+from .explorer import register_explorer
 from .repository import ModelRepository
 
 
@@ -23,11 +24,15 @@ def create_app(test_config: dict | None = None) -> Flask:
     logging.basicConfig(level=app.config["LOG_LEVEL"].upper())
 
     repository = ModelRepository(
-        Path(app.config["MODELS_DIR"]), app.config["MAX_BATCH_SIZE"], app.config["HEALTH_SAMPLE_EVERY"]
+        Path(app.config["MODELS_DIR"]),
+        app.config["MAX_BATCH_SIZE"],
+        app.config["HEALTH_SAMPLE_EVERY"],
+        app.config["MAX_MODEL_PARAMETERS"],
     )
     repository.load_all()
     if not app.config["DEFER_WARM_UP"]:
         repository.warm_up()
     app.extensions["layerserve"] = repository
     init_api(app)
+    register_explorer(app)
     return app

@@ -1,0 +1,54 @@
+// The server's JSON API, as the page uses it. Paths are relative to /explorer/, so the page
+// keeps working behind a proxy that mounts the service under a prefix.
+
+/** A failed request, carrying the server's own error message and request id. */
+export class ApiError extends Error {
+  constructor(message, status, requestId) {
+    super(message);
+    this.name = 'ApiError';
+    this.status = status;
+    this.requestId = requestId;
+  }
+}
+
+async function request(path, { method = 'GET', body } = {}) {
+  const headers = { Accept: 'application/json' };
+  if (body !== undefined) headers['Content-Type'] = 'application/json';
+  let response;
+  try {
+    response = await fetch(`../v2${path}`, {
+      method,
+      headers,
+      body: body === undefined ? undefined : JSON.stringify(body),
+    });
+  } catch (error) {
+    throw new ApiError(`the server could not be reached (${error.message})`, 0, null);
+  }
+  const document = await response.json().catch(() => null);
+  if (!response.ok) {
+    const message = document && document.error ? document.error : `HTTP ${response.status} ${response.statusText}`;
+    const requestId = (document && document.request_id) || response.headers.get('X-Request-ID');
+    throw new ApiError(message, response.status, requestId);
+  }
+  return document;
+}
+
+const modelPath = (name) => `/models/${encodeURIComponent(name)}`;
+
+/** {name, version, extensions} */
+export const serverMetadata = () => request('');
+
+/** [{name, versions, platform, state, ready, reason}] */
+export const listModels = () => request('/models').then((document) => document.models);
+
+/** {name, versions, platform, description, max_batch_size, inputs, outputs} */
+export const modelMetadata = (name) => request(modelPath(name));
+
+/** {layers: [...], parameter_count, parameter_bytes?, macs?, serving_path} */
+export const modelLayers = (name) => request(`${modelPath(name)}/layers`);
+
+/** inputs: [{name, shape, datatype, data}] → {outputs: [{name, datatype, shape, data}]} */
+export const infer = (name, inputs) => request(`${modelPath(name)}/infer`, { method: 'POST', body: { inputs } });
+
+/** Same body as infer → every layer's output (the first max_values values), stats, steps, health. */
+export const trace = (name, inputs) => request(`${modelPath(name)}/trace`, { method: 'POST', body: { inputs } });
