@@ -43,10 +43,13 @@ class ModelEntry:
 
 
 class ModelRepository:
-    def __init__(self, root: Path, max_batch_size: int, health_sample_every: int = 0):
+    def __init__(
+        self, root: Path, max_batch_size: int, health_sample_every: int = 0, max_parameters: int = 500_000_000
+    ):
         self.root = Path(root)
         self.max_batch_size = max_batch_size
         self.health_sample_every = health_sample_every
+        self.max_parameters = max_parameters
         self._entries: dict[str, ModelEntry] = {}
 
     def load_all(self) -> None:
@@ -58,7 +61,7 @@ class ModelRepository:
 
     def _load(self, folder: Path) -> ModelEntry:
         try:
-            definition, stack = load_stack(folder)
+            definition, stack = load_stack(folder, self.max_parameters)
         except DefinitionError as exc:
             log.warning("model %s failed to load: %s", folder.name, exc.message)
             return ModelEntry(folder.name, error=exc.message)

@@ -1,5 +1,6 @@
 """Definition → LayerStack: wire each layer to its inputs, infer shapes, load the tensors."""
 
+import math
 from pathlib import Path
 
 from ..dtypes import BY_NAME, DType
@@ -7,10 +8,13 @@ from ..errors import DefinitionError
 from .definition import Definition, LayerDef, load_definition
 from .layers import ParamError, ShapeMismatch
 from .stack import BuiltLayer, LayerStack
-from .weights import assign_tensors, gather_tensors
+from .weights import assign_tensors, expected_tensors, gather_tensors
+
+# Parameter values a model may hold unless the caller says otherwise (2 GB in float32).
+DEFAULT_MAX_PARAMETERS = 500_000_000
 
 
-def build_stack(definition: Definition) -> LayerStack:
+def build_stack(definition: Definition, max_parameters: int = DEFAULT_MAX_PARAMETERS) -> LayerStack:
     dtype = BY_NAME[definition.dtype]
     shapes = {i.name: i.shape for i in definition.inputs}
     built, modules, previous = [], [], None
@@ -22,15 +26,28 @@ def build_stack(definition: Definition) -> LayerStack:
         modules.append(_build(layer, params, dtype))
         previous = layer.name
     _check_outputs(definition, shapes)
+    _check_budget(built, modules, max_parameters)
     for module, tensors in zip(modules, gather_tensors(definition, built, modules, dtype)):
         assign_tensors(module, tensors)
     stack = LayerStack(built, modules, [i.name for i in definition.inputs], definition.outputs)
     return stack.eval().requires_grad_(False)
 
 
-def load_stack(folder: Path) -> tuple[Definition, LayerStack]:
+def load_stack(folder: Path, max_parameters: int = DEFAULT_MAX_PARAMETERS) -> tuple[Definition, LayerStack]:
     definition = load_definition(folder)
-    return definition, build_stack(definition)
+    return definition, build_stack(definition, max_parameters)
+
+
+def _check_budget(built: list[BuiltLayer], modules, max_parameters: int) -> None:
+    """Refuse a model too big to hold before any of its tensors is allocated (the modules are on meta)."""
+    total = 0
+    for layer, module in zip(built, modules):
+        total += sum(math.prod(shape) for shape in expected_tensors(module).values())
+        if total > max_parameters:
+            raise DefinitionError(
+                f"{layer.definition.where}: the model needs {total:,} parameter values up to this layer, "
+                f"over the limit of {max_parameters:,} (LAYERSERVE_MAX_MODEL_PARAMETERS)"
+            )
 
 
 def _sources(definition: Definition, layer: LayerDef, previous: str | None) -> tuple[str, ...]:

@@ -75,8 +75,17 @@ def find_definition_file(folder: Path) -> Path:
     raise DefinitionError(f"{folder.name}: no definition file (looked for {', '.join(DEFINITION_FILES)})")
 
 
+# A definition is meant to be read by people; large tensors belong in a weights file.
+MAX_DEFINITION_BYTES = 64 * 1024 * 1024
+
+
 def read_document(file: Path):
     """Parse YAML (safe loader only: no python tags) or JSON."""
+    size = file.stat().st_size
+    if size > MAX_DEFINITION_BYTES:
+        raise DefinitionError(
+            f"{file.name}: {size:,} bytes, over the limit of {MAX_DEFINITION_BYTES:,}; put large tensors in a weights file"
+        )
     try:
         text = file.read_text(encoding="utf-8")
         if file.suffix == ".json":

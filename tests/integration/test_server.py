@@ -6,6 +6,7 @@ import sys
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+import psutil
 import pytest
 import requests
 
@@ -117,3 +118,18 @@ def test_activation_health_sums_over_every_worker(start_server, models_copy):
     assert act["per_neuron"] == [0.0, pytest.approx(1 / 3)]
     served_by = {r["pid"] for r in request_records(server.stop()) if r["path"].endswith("/infer")}
     assert len(served_by) == 2
+
+
+def test_workers_start_with_lean_memory_settings(live_server):
+    port = live_server.rsplit(":", 1)[1]
+    masters = [
+        p for p in psutil.process_iter(["cmdline", "environ"]) if f"LAYERSERVE_PORT={port}" in "\0".join(_env(p))
+    ]
+    assert masters, "no process serves the live server's port"
+    for process in masters:
+        environment = dict(item.split("=", 1) for item in _env(process) if "=" in item)
+        assert environment["MALLOC_ARENA_MAX"] == "2" and environment["MKL_DISABLE_FAST_MM"] == "1"
+
+
+def _env(process) -> list[str]:
+    return [f"{key}={value}" for key, value in (process.info.get("environ") or {}).items()]

@@ -590,3 +590,35 @@ def test_broken_definition_is_refused_with_a_clear_message(tmp_path, capfd, case
     assert capfd.readouterr().out == ""  # nothing ran (no `echo hi`)
     if case.check:
         case.check(folder)
+
+
+def test_a_billion_parameter_layer_is_refused_before_any_allocation(tmp_path):
+    import tracemalloc
+
+    folder = tmp_path / "huge"
+    folder.mkdir()
+    (folder / "model.yaml").write_text(
+        "inputs: [{name: x, shape: [8]}]\ninit: {seed: 0}\n"
+        "layers:\n  - {name: small, type: Linear, out_features: 100000}\n  - {name: huge, type: Linear, out_features: 10000}\n"
+    )
+    tracemalloc.start()
+    with pytest.raises(DefinitionError) as caught:
+        load_stack(folder, max_parameters=10_000_000)
+    _, peak = tracemalloc.get_traced_memory()
+    tracemalloc.stop()
+    assert "layer 'huge' (#1, Linear): the model needs 1,000,910,000 parameter values" in caught.value.message
+    assert "LAYERSERVE_MAX_MODEL_PARAMETERS" in caught.value.message
+    assert peak < 50 * 1024 * 1024
+
+
+def test_an_oversized_definition_file_is_refused_unread(tmp_path, monkeypatch):
+    from service.stack import definition
+
+    monkeypatch.setattr(definition, "MAX_DEFINITION_BYTES", 100)
+    folder = tmp_path / "big"
+    folder.mkdir()
+    (folder / "model.yaml").write_text(
+        "inputs: [{name: x, shape: [2]}]\nlayers:\n" + "  - {name: a, type: ReLU}\n" * 10
+    )
+    with pytest.raises(DefinitionError, match="bytes, over the limit of 100; put large tensors in a weights file"):
+        load_stack(folder)
