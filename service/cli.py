@@ -71,7 +71,7 @@ def validate(paths):
     failures = 0
     for folder in folders:
         try:
-            definition, stack = load_stack(folder)
+            definition, stack = load_stack(folder, _max_parameters())
         except DefinitionError as exc:
             failures += 1
             click.echo(f"FAIL {folder.name}: {exc.message}", err=True)
@@ -100,7 +100,7 @@ def inspect(model, models):
     if not folder.is_dir():
         raise click.ClickException(f"no model folder {model!r} (nor {str(folder)!r})")
     try:
-        definition, stack = load_stack(folder)
+        definition, stack = load_stack(folder, _max_parameters())
     except DefinitionError as exc:
         raise click.ClickException(exc.message) from None
     click.echo(format_layer_table(describe_layers(ServedModel(definition, stack, max_batch_size=1))))
@@ -141,8 +141,18 @@ def format_layer_table(described: dict) -> str:
 
     rule = "  ".join("-" * w for w in widths)
     steps = " -> ".join("+".join(step["layers"]) for step in described["serving_path"])
-    title = f"{described['model_name']} v{described['model_version']} (batch dimension -1; bytes and MACs per sample)"
+    title = f"{described['model_name']} v{described['model_version']} (batch dimension -1; bytes of parameters, MACs per sample)"
     return "\n".join([title, line(header), rule, *map(line, rows), rule, line(total), "", f"serving path: {steps}"])
+
+
+def _max_parameters() -> int:
+    """The server's limit, so validate and inspect refuse what serve would refuse."""
+    from . import config
+
+    try:
+        return config.settings()["MAX_MODEL_PARAMETERS"]
+    except ValueError as exc:
+        raise click.ClickException(str(exc)) from None
 
 
 def _plural(count: int, noun: str) -> str:

@@ -59,5 +59,5 @@ def _pairs(model: ServedModel):
 def _tensor(name: str, tensor, values: bool) -> dict:
     described = {"name": name, "shape": list(tensor.shape), "count": tensor.numel()}
     if values:
-        described["values"] = tensor.tolist()
+        described["values"] = tensor.detach().numpy()  # written by orjson: float32 in shortest form
     return described

@@ -76,8 +76,8 @@ def predict(model: ServedModel, instances: list) -> dict:
     results = model.infer(arrays)
     if len(results) == 1:
         (result,) = results.values()
-        return {"predictions": result.tolist()}
-    columns = {name: array.tolist() for name, array in results.items()}
+        return {"predictions": result}
+    columns = results
     return {"predictions": [dict(zip(columns, row)) for row in zip(*columns.values())]}
 
 

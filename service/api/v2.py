@@ -22,7 +22,7 @@ MODEL_VERSION = "/models/<name>/versions/<version>"
 @blp.response(200, ServerMetadataSchema)
 def server_metadata():
     """Server name, version and protocol extensions."""
-    return {"name": "layerserve", "version": __version__, "extensions": ["layers"]}
+    return {"name": "layerserve", "version": __version__, "extensions": ["binary_tensor_data", "layers", "trace"]}
 
 
 @blp.route("/health/live")

@@ -30,7 +30,11 @@ def approx(values):
 
 
 def test_server_metadata(client):
-    assert client.get("/v2").get_json() == {"name": "layerserve", "version": __version__, "extensions": ["layers"]}
+    assert client.get("/v2").get_json() == {
+        "name": "layerserve",
+        "version": __version__,
+        "extensions": ["binary_tensor_data", "layers", "trace"],
+    }
 
 
 def test_live(client):
@@ -288,3 +292,9 @@ def test_generated_request_ids_differ_between_worker_processes():
     child = os.read(read, 100).decode()
     parent = resolve_request_id(None)
     assert child.split("-")[0] != parent.split("-")[0]
+
+
+def test_simple_protocol_prints_float32_in_shortest_form(client):
+    response = client.post("/v1/models/recipe:predict", json={"instances": [[1, 2, 3]]})
+    # float32 arithmetic gives 1.8000001; float64 printing of the same value would be 1.8000000715255737
+    assert response.get_data(as_text=True) == '{"predictions":[[1.8000001,2.6000001]]}'
