@@ -2,9 +2,11 @@
 
 One batcher thread per model in each worker process, started on first use (threads do not
 survive gunicorn's fork). Like Triton's dynamic batcher, it waits up to the model's queue delay
-for a preferred batch size, and never merges past the model's maximum batch size.
+for a preferred batch size, and never merges past the model's maximum batch size; unlike it,
+it stops waiting as soon as every request in the worker is in the batch.
 """
 
+import contextlib
 import queue
 import threading
 import time
@@ -35,6 +37,20 @@ class DynamicBatcher:
         self._held: _Job | None = None  # taken from the queue, but too big for the batch being formed
         self._thread: threading.Thread | None = None
         self._start_lock = threading.Lock()
+        self._in_flight = 0  # requests to this model inside this worker, from arrival to answer
+        self._count_lock = threading.Lock()
+
+    @contextlib.contextmanager
+    def expecting(self):
+        """Wraps a request from its arrival (before its body is decoded) to its answer, so the
+        batcher knows whether anyone else is on the way or waiting would only add latency."""
+        with self._count_lock:
+            self._in_flight += 1
+        try:
+            yield
+        finally:
+            with self._count_lock:
+                self._in_flight -= 1
 
     def run(self, inputs: list[np.ndarray]) -> list[np.ndarray]:
         """Called from request threads: blocks until this request's rows come back."""
@@ -64,13 +80,14 @@ class DynamicBatcher:
         deadline = time.monotonic() + self._max_delay
         while rows < self._target:
             try:
-                job = (
-                    self._queue.get(timeout=max(deadline - time.monotonic(), 0))
-                    if self._max_delay
-                    else self._queue.get_nowait()
-                )
+                job = self._queue.get_nowait()
             except queue.Empty:
-                break
+                if self._in_flight <= len(batch):  # every request in this worker is in the batch
+                    break
+                try:
+                    job = self._queue.get(timeout=max(deadline - time.monotonic(), 0))
+                except queue.Empty:
+                    break
             if rows + job.rows > self._max_rows:
                 self._held = job
                 break

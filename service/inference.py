@@ -11,10 +11,11 @@ def infer(model: ServedModel, request: dict, binary: memoryview | None = None) -
     `binary` holds the raw tensor bytes that follow the JSON header (binary tensor extension).
     Returns the response document (output data as numpy arrays) and the outputs to send as bytes.
     """
-    arrays = decode_inputs(model, request, binary)
-    requested = [output["name"] for output in request.get("outputs") or []]
-    model.check_outputs(requested)
-    results = model.infer(arrays)
+    with model.expecting():
+        arrays = decode_inputs(model, request, binary)
+        requested = [output["name"] for output in request.get("outputs") or []]
+        model.check_outputs(requested)
+        results = model.infer(arrays)
     document = {
         "model_name": model.name,
         "model_version": model.version,
@@ -67,13 +68,14 @@ def _binary_outputs(request: dict, document: dict) -> set[str]:
 
 def predict(model: ServedModel, instances: list) -> dict:
     """The simple protocol: one instance per sample; a dict per instance when there are several inputs."""
-    if len(model.inputs) == 1:
-        spec = model.inputs[0]
-        arrays = {spec.name: numbers_to_array(instances, len(spec.shape) + 1, spec, "instances")}
-    else:
-        _check_instance_keys(model, instances)
-        arrays = {spec.name: _column(instances, spec) for spec in model.inputs}
-    results = model.infer(arrays)
+    with model.expecting():
+        if len(model.inputs) == 1:
+            spec = model.inputs[0]
+            arrays = {spec.name: numbers_to_array(instances, len(spec.shape) + 1, spec, "instances")}
+        else:
+            _check_instance_keys(model, instances)
+            arrays = {spec.name: _column(instances, spec) for spec in model.inputs}
+        results = model.infer(arrays)
     if len(results) == 1:
         (result,) = results.values()
         return {"predictions": result}

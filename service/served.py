@@ -1,5 +1,6 @@
 """A loaded model as the service sees it: its signature, its limits, and its forward pass."""
 
+import contextlib
 import logging
 import threading
 from dataclasses import dataclass
@@ -100,6 +101,10 @@ class ServedModel:
         inputs = [arrays[spec.name] for spec in self.inputs]
         outputs = self.batcher.run(inputs) if self.batcher else self.forward(inputs)
         return dict(zip(self.stack.output_names, outputs))
+
+    def expecting(self):
+        """Around a request, from arrival to answer: lets the batcher stop waiting for no one."""
+        return self.batcher.expecting() if self.batcher else contextlib.nullcontext()
 
     def forward(self, inputs: list[np.ndarray]) -> list[np.ndarray]:
         """The forward pass on numpy arrays. No parameter requires grad, so no graph is recorded

@@ -1,6 +1,7 @@
 """Dynamic batching: concurrent requests merge into fewer forward passes, answers unchanged to the bit."""
 
 import threading
+import time
 
 import numpy as np
 import pytest
@@ -61,8 +62,9 @@ def run_concurrently(model: ServedModel, requests: list[np.ndarray]) -> list[np.
     barrier = threading.Barrier(len(requests))
 
     def call(index):
-        barrier.wait()
-        results[index] = model.infer({"x": requests[index]})["down"]
+        with model.expecting():  # as the request path announces itself, before decoding
+            barrier.wait()
+            results[index] = model.infer({"x": requests[index]})["down"]
 
     threads = [threading.Thread(target=call, args=(i,)) for i in range(len(requests))]
     for thread in threads:
@@ -133,3 +135,13 @@ def test_preferred_sizes_beyond_the_maximum_are_refused(tmp_path):
         DefinitionError, match=r"dynamic_batching.preferred_batch_size: \[128\] exceed max_batch_size 64"
     ):
         served(tmp_path, {"preferred_batch_size": [128]})
+
+
+def test_a_lone_request_does_not_wait_out_the_queue_delay(tmp_path):
+    model = served(tmp_path, {"max_queue_delay_microseconds": 1_000_000, "preferred_batch_size": [16]})
+    model.warm_up()
+    started = time.monotonic()
+    with model.expecting():
+        model.infer({"x": np.ones((1, WIDTH), np.float32)})
+    # nobody else is in flight, so the batcher runs at once instead of waiting the full second
+    assert time.monotonic() - started < 0.5
