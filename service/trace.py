@@ -18,6 +18,8 @@ LINEAR_STEPS = ("Linear", "Dense")
 def trace(model: ServedModel, request: dict, max_values: int) -> dict:
     arrays = decode_inputs(model, request)
     model.check_inputs(arrays)
+    requested = [output["name"] for output in request.get("outputs") or []]
+    model.check_outputs(requested)
     use_torch_threads_here()
     values = {name: torch.from_numpy(array) for name, array in arrays.items()}
     layers = []
@@ -31,7 +33,7 @@ def trace(model: ServedModel, request: dict, max_values: int) -> dict:
         "max_values": max_values,
         "inputs": [{"name": name, **bounded(values[name], max_values)} for name in arrays],
         "layers": layers,
-        "outputs": [output_tensor(name, values[name].numpy()) for name in model.stack.output_names],
+        "outputs": [output_tensor(name, values[name].numpy()) for name in requested or model.stack.output_names],
     }
     if "id" in request:
         document["id"] = request["id"]

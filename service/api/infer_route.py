@@ -115,8 +115,12 @@ def document_infer_route(api) -> None:
         },
         "responses": {
             "200": {
-                "description": "the outputs",
-                "content": {JSON_CONTENT_TYPE: {"schema": {"$ref": "#/components/schemas/InferResponse"}}},
+                "description": f"the outputs; when binary outputs are asked for, a JSON header of {BINARY_HEADER} "
+                "bytes followed by their raw data",
+                "content": {
+                    JSON_CONTENT_TYPE: {"schema": {"$ref": "#/components/schemas/InferResponse"}},
+                    BINARY_CONTENT_TYPE: {"schema": {"type": "string", "format": "binary"}},
+                },
             },
             **{str(code): {"$ref": "#/components/responses/DEFAULT_ERROR"} for code in (400, 404, 413, 415, 503)},
         },

@@ -165,3 +165,18 @@ def test_layers_report_bytes_and_multiply_adds(client):
     assert described["parameter_bytes"] == 4 * described["parameter_count"]
     matcher = client.get("/v2/models/matcher/layers").get_json()
     assert matcher["layers"][0]["macs"] == 5 * 4 * 3
+
+
+def test_the_trace_returns_only_the_outputs_asked_for(tmp_path):
+    models = write_models(
+        tmp_path,
+        {
+            "two": "inputs: [{name: x, shape: [2]}]\nlayers:\n  - {name: a, type: ReLU}\n  - {name: b, type: Tanh}\noutputs: [a, b]\n"
+        },
+    )
+    client = app_over(models).test_client()
+    document = trace(client, "two", {**infer_body("x", [[1.0, -1.0]]), "outputs": [{"name": "b"}]})
+    assert [output["name"] for output in document["outputs"]] == ["b"]
+    assert len(document["layers"]) == 2
+    response = client.post("/v2/models/two/trace", json={**infer_body("x", [[1.0, -1.0]]), "outputs": [{"name": "c"}]})
+    assert response.status_code == 400 and "has no output 'c'" in error_of(response)
