@@ -15,6 +15,9 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+# How often a batcher waiting for more requests re-checks whether any are still on the way.
+_RECHECK_S = 0.0002
+
 Forward = Callable[[list[np.ndarray]], list[np.ndarray]]
 
 
@@ -79,21 +82,31 @@ class DynamicBatcher:
         batch, rows = [first], first.rows
         deadline = time.monotonic() + self._max_delay
         while rows < self._target:
-            try:
-                job = self._queue.get_nowait()
-            except queue.Empty:
-                if self._in_flight <= len(batch):  # every request in this worker is in the batch
-                    break
-                try:
-                    job = self._queue.get(timeout=max(deadline - time.monotonic(), 0))
-                except queue.Empty:
-                    break
+            job = self._next_job(len(batch), deadline)
+            if job is None:
+                break
             if rows + job.rows > self._max_rows:
                 self._held = job
                 break
             batch.append(job)
             rows += job.rows
         return batch
+
+    def _next_job(self, batched: int, deadline: float) -> _Job | None:
+        """The next queued request, or None once the deadline passes or no one else is on the way.
+        Waits in short slices: a request counted in flight may fail before it reaches the queue."""
+        while True:
+            try:
+                return self._queue.get_nowait()
+            except queue.Empty:
+                pass
+            remaining = deadline - time.monotonic()
+            if self._in_flight <= batched or remaining <= 0:  # everyone in this worker is in the batch
+                return None
+            try:
+                return self._queue.get(timeout=min(remaining, _RECHECK_S))
+            except queue.Empty:
+                continue
 
     def _execute(self, batch: list[_Job]) -> None:
         try:

@@ -26,8 +26,11 @@ def describe_one(model: ServedModel, ref: str, values: bool = False) -> dict:
     """One layer by name or by index."""
     pairs = list(_pairs(model))
     names = [built.name for built, _ in pairs]
-    index = int(ref) if ref.isdecimal() else names.index(ref) if ref in names else None
-    if index is None or index >= len(pairs):
+    if ref in names:
+        index = names.index(ref)
+    elif ref.isascii() and ref.isdigit() and len(ref) <= 9 and int(ref) < len(pairs):
+        index = int(ref)
+    else:
         raise UnknownLayer(model.name, ref, names)
     built, module = pairs[index]
     return {"model_name": model.name, "model_version": model.version, **describe_layer(index, built, module, values)}

@@ -5,6 +5,7 @@ class ServiceError(Exception):
     """Root of every error the service reports to a client."""
 
     status = 500
+    headers: tuple[tuple[str, str], ...] = ()  # sent with the error response
 
     def __init__(self, message: str):
         super().__init__(message)
@@ -24,6 +25,7 @@ class MethodNotAllowed(ServiceError):
 
     def __init__(self, method: str, path: str, allowed: list[str]):
         super().__init__(f"method {method} is not allowed on {path}; allowed: {', '.join(sorted(allowed))}")
+        self.headers = (("Allow", ", ".join(sorted(allowed))),)
 
 
 class PayloadTooLarge(ServiceError):

@@ -6,9 +6,12 @@ Nth forward pass is observed (LAYERSERVE_HEALTH_SAMPLE_EVERY): counting costs a 
 """
 
 import contextlib
+import fcntl
 import itertools
 import mmap
-import multiprocessing
+import tempfile
+import threading
+import weakref
 from dataclasses import dataclass
 
 import numpy as np
@@ -17,7 +20,28 @@ import torch
 from .stack import LayerStack
 from .stack.health import HealthRule, summarize
 
-_LOCK_TIMEOUT_S = 0.05  # a worker killed while holding the lock must not stall the others
+
+class ProcessSharedLock:
+    """Mutual exclusion across forked processes and their threads, released if its holder dies.
+
+    A POSIX record lock (lockf) belongs to the process: the kernel drops it when the process
+    exits, even by SIGKILL, so a killed worker never leaves the others waiting. Record locks do
+    not exclude threads of one process, so a thread lock comes first.
+    """
+
+    def __init__(self):
+        self._file = tempfile.TemporaryFile()  # noqa: SIM115 - closed by the finalizer; survives fork
+        weakref.finalize(self, self._file.close)
+        self._threads = threading.Lock()
+
+    @contextlib.contextmanager
+    def held(self):
+        with self._threads:
+            fcntl.lockf(self._file, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.lockf(self._file, fcntl.LOCK_UN)
 
 
 @dataclass(frozen=True)
@@ -42,7 +66,7 @@ class HealthMonitor:
         self.sample_every = sample_every
         self._memory = mmap.mmap(-1, offset * 8)  # MAP_SHARED | MAP_ANONYMOUS: survives fork, shared
         self._counters = np.frombuffer(self._memory, dtype=np.int64)
-        self._lock = multiprocessing.get_context("fork").Lock()
+        self._lock = ProcessSharedLock()
         self._calls = itertools.count()
         self._paused = False
 
@@ -65,18 +89,15 @@ class HealthMonitor:
     def record(self, values: dict[str, torch.Tensor], rows: int) -> None:
         """Add one forward pass: the first `rows` rows of each watched layer's output (the rest is padding)."""
         hits = [(layer, layer.rule.hits(values[layer.name][:rows]).numpy()) for layer in self.layers]
-        if not self._lock.acquire(timeout=_LOCK_TIMEOUT_S):
-            return
-        try:
+        with self._lock.held():
             self._counters[0] += rows
             self._counters[1] += 1
             for layer, counts in hits:
                 self._counters[layer.offset : layer.offset + layer.neurons] += counts
-        finally:
-            self._lock.release()
 
     def summary(self, max_values: int) -> dict:
-        counters = self._counters.copy()
+        with self._lock.held():
+            counters = self._counters.copy()
         samples = int(counters[0])
         return {
             "samples": samples,

@@ -11,11 +11,11 @@ def infer(model: ServedModel, request: dict, binary: memoryview | None = None) -
     `binary` holds the raw tensor bytes that follow the JSON header (binary tensor extension).
     Returns the response document (output data as numpy arrays) and the outputs to send as bytes.
     """
-    with model.expecting():
-        arrays = decode_inputs(model, request, binary)
-        requested = [output["name"] for output in request.get("outputs") or []]
-        model.check_outputs(requested)
-        results = model.infer(arrays)
+    as_binary = _binary_choice(request)
+    arrays = decode_inputs(model, request, binary)
+    requested = [output["name"] for output in request.get("outputs") or []]
+    model.check_outputs(requested)
+    results = model.infer(arrays)
     document = {
         "model_name": model.name,
         "model_version": model.version,
@@ -23,7 +23,7 @@ def infer(model: ServedModel, request: dict, binary: memoryview | None = None) -
     }
     if "id" in request:
         document["id"] = request["id"]
-    return document, _binary_outputs(request, document)
+    return document, {output["name"] for output in document["outputs"] if as_binary(output["name"])}
 
 
 def decode_inputs(model: ServedModel, request: dict, binary: memoryview | None = None) -> dict:
@@ -59,11 +59,23 @@ def _input_blobs(inputs: list[dict], binary: memoryview | None) -> list[memoryvi
     return blobs
 
 
-def _binary_outputs(request: dict, document: dict) -> set[str]:
-    """Outputs to send as raw bytes: binary_data_output for all, binary_data per output overrides."""
-    default = bool((request.get("parameters") or {}).get("binary_data_output", False))
-    choices = {o["name"]: (o.get("parameters") or {}).get("binary_data", default) for o in request.get("outputs") or []}
-    return {o["name"] for o in document["outputs"] if choices.get(o["name"], default)}
+def _binary_choice(request: dict):
+    """Which outputs go as raw bytes: binary_data_output for all, binary_data per output overrides."""
+    default = _flag(request.get("parameters"), "binary_data_output", "parameters.binary_data_output", False)
+    choices = {
+        output["name"]: _flag(
+            output.get("parameters"), "binary_data", f"outputs[{index}].parameters.binary_data", default
+        )
+        for index, output in enumerate(request.get("outputs") or [])
+    }
+    return lambda name: choices.get(name, default)
+
+
+def _flag(parameters: dict | None, key: str, where: str, default: bool) -> bool:
+    value = (parameters or {}).get(key, default)
+    if type(value) is not bool:
+        raise BadRequest(f"{where} must be true or false, got {value!r}")
+    return value
 
 
 def predict(model: ServedModel, instances: list) -> dict:

@@ -73,9 +73,16 @@ class ModelRepository:
         return ModelEntry(folder.name, model)
 
     def warm_up(self) -> None:
+        """Runs in each worker. A model whose warm-up fails is served by none: it is reported
+        as not ready, and the others warm up and serve."""
         for entry in self._entries.values():
-            if entry.model is not None:
+            if entry.model is None:
+                continue
+            try:
                 entry.model.warm_up()
+            except Exception:
+                log.exception("model %s failed its warm-up forward pass", entry.name)
+                entry.model, entry.error = None, "the warm-up forward pass failed; see the server log"
 
     @property
     def ready(self) -> bool:

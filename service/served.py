@@ -39,10 +39,11 @@ class TensorSpec:
         return {"name": self.name, "datatype": self.dtype.datatype, "shape": self.batched_shape}
 
 
-# CPU matrix kernels take other code paths for fewer than four rows, so a row's result can
-# differ in the last bit between a batch of one and a batch of sixteen. With batching on, every
-# forward pass runs at least this many rows: a request's answer is then exactly the same
-# whether it was merged with others or ran alone (tests/unit/test_batching.py checks it).
+# A request's answer must be exactly the same whether it was merged with others or ran alone.
+# oneMKL's strict reproducibility mode (set in service/__init__.py) gives that for any row
+# count; where that mode is not honoured, CPU kernels were seen to take other code paths for
+# fewer than four rows only. So with batching on, every forward pass runs at least this many
+# rows (tests/unit/test_batching.py checks the answers bit for bit).
 BATCH_INVARIANT_ROWS = 4
 
 

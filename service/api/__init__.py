@@ -8,7 +8,7 @@ from flask_smorest import Api
 from .. import __version__
 from ..repository import ModelRepository
 from . import request_id
-from .errors import handle_http_exception, register_error_handlers
+from .errors import register_error_handlers
 from .infer_route import InferRoute, document_infer_route
 from .json_provider import OrjsonProvider
 from .request_id import resolve_request_id
@@ -18,9 +18,6 @@ from .schemas import ErrorSchema
 
 class LayerserveApi(Api):
     ERROR_SCHEMA = ErrorSchema  # documents the body error_response really sends
-
-    def handle_http_exception(self, error):
-        return handle_http_exception(error)
 
 
 def repository(app: Flask | None = None) -> ModelRepository:
@@ -57,7 +54,6 @@ def _start_request():
 
 def _finish_request(response):
     response.headers[request_id.HEADER] = g.get("request_id", "")
-    error = response.get_json(silent=True).get("error") if response.status_code >= 400 and response.is_json else None
     current_app.extensions["layerserve.request_log"].write(
         g.request_id,
         request.method,
@@ -65,6 +61,6 @@ def _finish_request(response):
         response.status_code,
         g.get("started", time.perf_counter()),
         model=(request.view_args or {}).get("name"),
-        error=error,
+        error=g.get("error"),
     )
     return response

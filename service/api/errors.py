@@ -11,17 +11,20 @@ from ..errors import MethodNotAllowed as NotAllowed
 log = logging.getLogger(__name__)
 
 
-def error_response(message: str, status: int, headers=None):
+def error_response(message: str, status: int, headers=()):
+    g.error = message  # for the request log
     body = {"error": message, "request_id": g.get("request_id")}
-    return body, status, headers or {}
+    return body, status, list(headers)
 
 
 def handle_service_error(error: ServiceError):
-    return error_response(error.message, error.status)
+    return error_response(error.message, error.status, error.headers)
 
 
 def handle_http_exception(error: HTTPException):
-    return error_response(describe_http_error(error), error.code or 500)
+    # werkzeug's own headers say e.g. which methods are allowed (Allow); the body is ours, in JSON
+    headers = [(name, value) for name, value in error.get_headers() if name.lower() != "content-type"]
+    return error_response(describe_http_error(error), error.code or 500, headers)
 
 
 def describe_http_error(error: HTTPException) -> str:

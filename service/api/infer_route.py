@@ -13,7 +13,7 @@ import time
 from werkzeug.routing import Rule
 
 from ..codec import BINARY_CONTENT_TYPE, BINARY_HEADER, JSON_CONTENT_TYPE, binary_response, encode_json, read_body
-from ..errors import BodyTooLarge, MethodNotAllowed, ServiceError
+from ..errors import BadRequest, BodyTooLarge, MethodNotAllowed, ServiceError
 from ..inference import infer
 from ..repository import ModelRepository
 from .fastcheck import compile_schema
@@ -51,7 +51,7 @@ class InferRoute:
                 raise MethodNotAllowed(environ["REQUEST_METHOD"], environ["PATH_INFO"], ["POST"])
             status, body, headers = self._infer(environ, match["name"], match["version"], details)
         except ServiceError as error:
-            status, body, headers = error.status, _error_body(error.message, request_id), []
+            status, body, headers = error.status, _error_body(error.message, request_id), list(error.headers)
             details["error"] = error.message
         except Exception:
             log.exception("unexpected error in inference (request %s)", request_id)
@@ -68,11 +68,12 @@ class InferRoute:
     def _infer(self, environ, name: str, version: str | None, details: dict):
         model = self.repository.get(name, version)
         details["version"] = model.version
-        document, binary = read_body(
-            self._read(environ), environ.get("CONTENT_TYPE", ""), environ.get(_BINARY_ENVIRON_KEY)
-        )
-        check_infer_request(document)
-        response, binary_outputs = infer(model, document, binary)
+        with model.expecting():  # from before the body is read: the batcher knows this request is coming
+            document, binary = read_body(
+                self._read(environ), environ.get("CONTENT_TYPE", ""), environ.get(_BINARY_ENVIRON_KEY)
+            )
+            check_infer_request(document)
+            response, binary_outputs = infer(model, document, binary)
         details["batch_size"] = response["outputs"][0]["shape"][0] if response["outputs"] else None
         if not binary_outputs:
             return 200, encode_json(response), []
@@ -82,7 +83,9 @@ class InferRoute:
     def _read(self, environ) -> bytes:
         limit = self.max_body_bytes
         declared = environ.get("CONTENT_LENGTH")
-        if declared and int(declared) > limit:
+        if declared and not (declared.isascii() and declared.isdigit()):
+            raise BadRequest(f"the Content-Length header is {declared!r}, not a number of bytes")
+        if declared and (len(declared) > 18 or int(declared) > limit):
             raise BodyTooLarge(limit)
         body = environ["wsgi.input"].read(int(declared) if declared else limit + 1)
         if len(body) > limit:  # chunked bodies declare no length

@@ -82,9 +82,9 @@ def _pass_through_aliases(stack: LayerStack) -> dict[str, str]:
 
 
 def _fuses(previous, layer: BuiltLayer, consumers: Counter) -> bool:
-    """Whether `layer` folds into the step before it, which nothing else reads."""
+    """Whether `layer` folds into the step before it, whose result nothing else reads."""
     before, step = previous
-    if not isinstance(step, _Affine) or layer.sources != (before.name,) or consumers[before.name] != 1:
+    if not isinstance(step, _Affine) or layer.sources != (before.name,) or consumers[step.fused[-1]] != 1:
         return False
     kind = layer.definition.type.name
     if kind == "BatchNorm1d":

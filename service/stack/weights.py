@@ -174,4 +174,5 @@ def assign_tensors(module: nn.Module, tensors: dict[str, np.ndarray]):
             module._buffers[name] = tensor
     for name in TRAINING_ONLY:
         if module._buffers.get(name) is not None:
-            module._buffers[name] = torch.zeros((), dtype=torch.long)
+            # from numpy, like every tensor here: building a model runs no torch op before fork
+            module._buffers[name] = torch.from_numpy(np.zeros((), np.int64))

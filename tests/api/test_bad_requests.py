@@ -278,6 +278,20 @@ CASES = [
     ),
     Case("POST on metadata", "/v2/models/fold", 405, ["method POST is not allowed", "GET"], json=fold([[1, 0]])),
     Case("unknown route", "/v3/models/fold", 404, ["no such endpoint: GET /v3/models/fold"], method="get"),
+    Case(
+        "binary_data_output not a boolean",
+        FOLD,
+        400,
+        ["parameters.binary_data_output must be true or false, got 'yes'"],
+        json=fold([[1, 0]], parameters={"binary_data_output": "yes"}),
+    ),
+    Case(
+        "binary_data not a boolean",
+        FOLD,
+        400,
+        ["outputs[0].parameters.binary_data must be true or false, got 1"],
+        json=fold([[1, 0]], outputs=[{"name": "act", "parameters": {"binary_data": 1}}]),
+    ),
     # --- the v1 predict protocol ---
     Case(
         "v1 missing instances",
@@ -365,6 +379,13 @@ CASES = [
         method="get",
     ),
     Case("negative layer index", "/v2/models/dense/layers/-1", 404, ["no layer '-1'", "index 0-1"], method="get"),
+    Case(
+        "layer index of 5000 digits",
+        "/v2/models/dense/layers/" + "9" * 5000,
+        404,
+        ["has no layer", "0-1"],
+        method="get",
+    ),
     Case("superscript digit as layer index", "/v2/models/dense/layers/%C2%B2", 404, ["no layer '²'"], method="get"),
     Case(
         "values not a boolean",
@@ -449,3 +470,28 @@ def test_broken_model_is_listed_with_its_reason_and_the_good_ones_serve(clients)
     assert client.get("/v2/health/ready").status_code == 200
     assert output(client.post(FOLD, json=fold([[1, 1]])), "act")["data"] == pytest.approx([1.5, 0.5])
     assert output(client.post("/v2/models/small/infer", json=fold([[-1, 2]] * 2)), "act")["data"] == [0, 2, 0, 2]
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "allowed"),
+    [("get", FOLD, "POST"), ("post", "/v2/models/fold", "GET, HEAD, OPTIONS"), ("delete", "/v2", "GET, HEAD, OPTIONS")],
+)
+def test_method_not_allowed_says_which_are_in_the_allow_header(clients, method, path, allowed):
+    response = getattr(clients["models"], method)(path)
+    assert response.status_code == 405
+    assert sorted(response.headers["Allow"].split(", ")) == allowed.split(", ")
+    assert response.is_json
+
+
+@pytest.mark.parametrize(
+    ("declared", "status", "fragment"), [("ten", 400, "'ten', not a number"), ("9" * 5000, 413, "limit")]
+)
+def test_a_content_length_that_is_no_length_is_refused(clients, declared, status, fragment):
+    response = clients["models"].post(
+        FOLD,
+        data=json.dumps(fold([[1, 0]])),
+        content_type="application/json",
+        environ_overrides={"CONTENT_LENGTH": declared},
+    )
+    assert response.status_code == status
+    assert fragment in error_of(response)

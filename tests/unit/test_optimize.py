@@ -36,7 +36,7 @@ def steps(serving):
 
 
 def same_outputs(declared, serving, *inputs):
-    for a, b in zip(declared(*inputs), serving(*inputs)):
+    for a, b in zip(declared(*inputs), serving(*inputs), strict=True):
         assert a.shape == b.shape
         assert torch.allclose(a, b, rtol=1e-5, atol=1e-5)
 
@@ -96,6 +96,18 @@ def test_outputs_that_name_fused_or_dropped_layers_still_answer(tmp_path):
     with_running_stats(stack)
     serving = optimize(stack)
     assert steps(serving) == [["fc", "bn"]]
+    same_outputs(stack, serving, torch.randn(3, 8))
+
+
+def test_a_fused_layer_named_as_output_stops_further_fusion(tmp_path):
+    _, stack = build(
+        tmp_path,
+        [linear("fc", 8), {"name": "bn", "type": "BatchNorm1d"}, linear("head", 4)],
+        outputs=["bn", "head"],
+    )
+    with_running_stats(stack)
+    serving = optimize(stack)
+    assert steps(serving) == [["fc", "bn"], ["head"]]
     same_outputs(stack, serving, torch.randn(3, 8))
 
 
