@@ -109,6 +109,13 @@ CASES = [
     Case("inputs not a list", FOLD, 400, ["inputs: Not a valid list"], json={"inputs": tensor("x", [[1, 0]])}),
     Case("shape not integers", FOLD, 400, ["inputs[0].shape[0]: Not a valid integer"], json=fold([1, 0], [1.5, 2])),
     Case("negative shape", FOLD, 400, ["inputs[0].shape[0]", "greater than or equal to 0"], json=fold([1, 0], [-1, 2])),
+    Case(
+        "shape beyond int64",
+        FOLD,
+        400,
+        ["inputs[0].shape[0]", "less than or equal to 9223372036854775807"],
+        json=fold([1, 0], [2**63, 2]),
+    ),
     Case("id not a string", FOLD, 400, ["id: Not a valid string"], json=fold([[1, 0]], id=7)),
     # --- which model, which version ---
     Case(
@@ -257,6 +264,7 @@ CASES = [
         ["input 'x'", "data must be a list of numbers", "got a number"],
         json=fold(3, [1, 2]),
     ),
+    Case("data null", FOLD, 400, ["inputs[0].data: Field may not be null"], json=fold(None, [1, 2])),
     Case("1e400 overflows to inf", FOLD, 400, ["not valid JSON", "number is infinity"], data=raw_fold("[1, 1e400]")),
     Case("integer beyond FP32", FOLD, 400, ["input 'x'", "overflow FP32"], data=raw_fold(f"[1, {2**129}]")),
     Case("1e39 overflows FP32", FOLD, 400, ["input 'x'", "overflow FP32"], data=raw_fold("[1e39, 1]")),
@@ -313,6 +321,13 @@ CASES = [
         400,
         ["instances: Shorter than minimum length 1"],
         json={"instances": []},
+    ),
+    Case(
+        "v1 instance null",
+        "/v1/models/fold:predict",
+        400,
+        ["instances[0]: Field may not be null"],
+        json={"instances": [None]},
     ),
     Case(
         "v1 ragged instances",
