@@ -109,6 +109,15 @@ def document_infer_route(api) -> None:
             "Inputs are JSON tensors (name, shape, datatype, data flat or nested), or raw bytes after a JSON "
             f"header with the binary tensor extension ({BINARY_HEADER}, parameters.binary_data_size)."
         ),
+        "parameters": [
+            {
+                "in": "header",
+                "name": BINARY_HEADER,
+                "required": False,
+                "schema": {"type": "integer", "minimum": 0},
+                "description": f"the JSON header's length in bytes; a {BINARY_CONTENT_TYPE} body needs it",
+            }
+        ],
         "requestBody": {
             "required": True,
             "content": {

@@ -96,6 +96,14 @@ def test_tensor_fields_are_documented_as_the_server_reads_them(document):
     assert instance["anyOf"] == [{"type": "array"}, {"type": "object"}]
 
 
+@pytest.mark.parametrize("path", ["/v2/models/{name}/infer", "/v2/models/{name}/versions/{version}/infer"])
+def test_the_binary_extension_header_is_documented(document, path):
+    # the infer route documents an octet-stream body, which the server takes only with this header
+    (header,) = [p for p in document["paths"][path]["post"]["parameters"] if p["in"] == "header"]
+    assert header["name"] == "Inference-Header-Content-Length"
+    assert header["schema"] == {"type": "integer", "minimum": 0}
+
+
 def test_documented_error_body_is_the_one_sent(document, app):
     sent = app.test_client().get("/v2/models/nope").get_json()
     error = document["components"]["responses"]["DEFAULT_ERROR"]["content"]["application/json"]["schema"]
