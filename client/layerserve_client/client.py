@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import logging
 import math
+import time
 from collections.abc import Mapping
 from typing import Any, Self
 from urllib.parse import quote
@@ -10,6 +12,9 @@ from urllib.parse import quote
 import requests
 
 from . import exceptions
+from .retry import IDEMPOTENT_METHODS, RETRY_STATUSES, Retry
+
+log = logging.getLogger(__name__)
 
 DEFAULT_BASE_URL = "http://127.0.0.1:8000"
 DEFAULT_TIMEOUT = 10.0
@@ -41,9 +46,13 @@ class Client:
         timeout: float | None = DEFAULT_TIMEOUT,
         session: requests.Session | None = None,
         headers: Mapping[str, str] | None = None,
+        retries: int = 2,
+        backoff: float = 0.1,
+        backoff_max: float = 2.0,
     ):
         self.base_url = base_url.rstrip("/")
         self.timeout = timeout
+        self.retry = Retry(retries, backoff, backoff_max)
         self.headers = dict(headers or {})
         self.session = session if session is not None else requests.Session()
         self._owns_session = session is None
@@ -67,6 +76,8 @@ class Client:
 
     def server_metadata(self, **kwargs: Any) -> dict:
         return self._request("GET", "/v2", **kwargs)
+
+    # Probes are never retried: they report the state now, and a 503 is their answer.
 
     def is_live(self, **kwargs: Any) -> bool:
         return self._probe("/v2/health/live", "live", **kwargs)
@@ -123,37 +134,61 @@ class Client:
             payload["outputs"] = [{"name": output} for output in outputs]
         if request_id is not None:
             payload["id"] = request_id
-        body = self._request("POST", _model_path(name, version) + "/infer", json=payload, **kwargs)
+        path = _model_path(name, version) + "/infer"
+        body = self._request("POST", path, idempotent=True, json=payload, **kwargs)
         return InferResult(body, as_numpy=want_numpy)
 
     def predict(self, name: str, instances: Any, **kwargs: Any) -> list:
         """Run the model through the V1 protocol; returns the "predictions" list."""
         path = f"/v1/models/{quote(name, safe='')}:predict"
         payload = {"instances": _plain_instances(instances)}
-        return self._request("POST", path, json=payload, **kwargs)["predictions"]
+        return self._request("POST", path, idempotent=True, json=payload, **kwargs)["predictions"]
 
     # Internals
 
-    def _request(self, method: str, path: str, **kwargs: Any) -> Any:
+    def _request(self, method: str, path: str, idempotent: bool | None = None, **kwargs: Any) -> Any:
+        """Send, retrying an idempotent request on a connection error or a 503; decode the JSON answer."""
         kwargs.setdefault("timeout", self.timeout)
         kwargs["headers"] = {**self.headers, **(kwargs.get("headers") or {})}
         url = self.base_url + path
+        if idempotent is None:
+            idempotent = method in IDEMPOTENT_METHODS
+        retries = self.retry.retries if idempotent else 0
+        for attempt in range(retries + 1):
+            try:
+                response, failure = self._send(method, url, **kwargs), None
+            except exceptions.ConnectionError as exc:
+                response, failure = None, exc
+            if failure is None and response.status_code not in RETRY_STATUSES:
+                break
+            if attempt == retries:
+                break
+            wait = self.retry.delay(attempt, response)
+            why = failure if failure is not None else f"HTTP {response.status_code}"
+            log.info("%s %s: %s; retry %d of %d in %.2f s", method, url, why, attempt + 1, retries, wait)
+            time.sleep(wait)
+        if failure is not None:
+            tries = f" ({attempt + 1} attempts)" if attempt else ""
+            raise exceptions.ConnectionError(f"{failure.message}{tries}") from failure.__cause__
+        if response.status_code >= 400:
+            raise exceptions.error_from_response(response)
+        return _decode_json(response)
+
+    def _send(self, method: str, url: str, **kwargs: Any) -> requests.Response:
         try:
-            response = self.session.request(method, url, **kwargs)
-        # Timeout first: requests.ConnectTimeout is a Timeout and a ConnectionError.
+            return self.session.request(method, url, **kwargs)
+        # Timeout first: requests.ConnectTimeout is a Timeout and a ConnectionError. A timeout is
+        # never retried: the server may still be working on the request.
         except requests.Timeout as exc:
             raise exceptions.Timeout(f"{method} {url} timed out: {exc}") from exc
         except requests.ConnectionError as exc:
             raise exceptions.ConnectionError(f"cannot reach {url}: {exc}") from exc
         except requests.RequestException as exc:
             raise exceptions.LayerserveError(f"{method} {url} failed: {exc}") from exc
-        if response.status_code >= 400:
-            raise exceptions.error_from_response(response)
-        return _decode_json(response)
 
     def _probe(self, path: str, key: str, **kwargs: Any) -> bool:
         try:
-            body = self._request("GET", path, **kwargs)
+            body = self._request("GET", path, idempotent=False, **kwargs)
         except exceptions.NotReady:
             return False
         return bool(body.get(key, True)) if isinstance(body, dict) else True
