@@ -183,6 +183,8 @@ class Client:
             raise exceptions.Timeout(f"{method} {url} timed out: {exc}") from exc
         except requests.ConnectionError as exc:
             raise exceptions.ConnectionError(f"cannot reach {url}: {exc}") from exc
+        except requests.exceptions.ChunkedEncodingError as exc:  # the answer began, then the connection broke
+            raise exceptions.ConnectionError(f"the connection to {url} broke during the answer: {exc}") from exc
         except requests.RequestException as exc:
             raise exceptions.LayerserveError(f"{method} {url} failed: {exc}") from exc
 

@@ -1,8 +1,8 @@
 """The client's retries, against a real local HTTP server that answers from a script.
 
 Each script entry answers one request: "ok" (200 with an infer answer), a status code, a
-status with a Retry-After, or "drop" (the connection closes without an answer, as when a
-worker is killed). The server records every request it got.
+status with a Retry-After, "drop" (the connection closes without an answer, as when a
+worker is killed) or "truncate" (it closes halfway through the answer). The server records every request it got.
 """
 
 import json
@@ -48,6 +48,14 @@ class ScriptedServer:
                 action = server.script.pop(0) if server.script else "ok"
                 if action == "drop":
                     self.close_connection = True
+                    return
+                if action == "truncate":  # the headers and part of the body, then the connection closes
+                    self.close_connection = True
+                    self.send_response(200)
+                    self.send_header("Content-Type", "application/json")
+                    self.send_header("Content-Length", "100")
+                    self.end_headers()
+                    self.wfile.write(b'{"outputs": ')
                     return
                 status, headers = (200, {}) if action == "ok" else action if isinstance(action, tuple) else (action, {})
                 payload = OK_ANSWER if status == 200 else {"error": f"scripted {status}"}
@@ -97,6 +105,15 @@ def test_infer_survives_a_dropped_connection_and_a_503(scripted):
     assert len(server.requests) == 3
     assert len({body for _, _, body in server.requests}) == 1  # the same request each time
     assert {(method, path) for method, path, _ in server.requests} == {("POST", "/v2/models/fold/infer")}
+
+
+def test_an_answer_cut_off_halfway_is_a_connection_error_and_retried(scripted):
+    server = scripted("truncate", "ok", "truncate", "truncate")
+    with fast_client(server.url, retries=1) as client:
+        assert client.infer("fold", X, as_numpy=False)["act"] == [[1.0, 0.0]]
+        with pytest.raises(ConnectionError, match="broke during the answer"):
+            client.infer("fold", X)
+    assert len(server.requests) == 4
 
 
 def test_predict_and_reads_are_retried_too(scripted):
