@@ -1,0 +1,175 @@
+"""Faults with real processes: a worker killed under load, a graceful stop with requests in flight.
+
+The server is the container's command (gunicorn, gthread workers). Load comes from threads
+using the shipped client, which retries idempotent requests on connection errors and 503.
+"""
+
+import json
+import logging
+import signal
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import numpy as np
+import psutil
+import pytest
+import requests
+import torch
+from layerserve_client import Client
+
+from service.stack import load_stack
+
+from .conftest import ROOT
+
+pytestmark = pytest.mark.integration
+
+WAIT_DEADLINE = 60.0  # for a worker to be replaced, a request to arrive: never reached unless broken
+LOAD_THREADS = 8
+FOLD_X = [[1.0, 0.0], [0.0, 1.0], [1.0, 1.0]]
+FOLD_EXPECTED = [[1.0, 0.0], [0.5, 1.0], [1.5, 0.5]]
+
+# Sixteen 1024-wide Linear layers with ReLUs between (nothing to merge): a full batch takes a
+# noticeable while, long enough to still be running when the server is told to stop.
+SLOW_WIDTH = 1024
+SLOW_MODEL = "inputs: [{name: x, shape: [1024]}]\ninit: {seed: 0}\nlayers:\n" + "".join(
+    f"  - {{name: fc{i}, type: Linear, out_features: {SLOW_WIDTH}}}\n  - {{name: act{i}, type: ReLU}}\n"
+    for i in range(16)
+)
+
+
+def workers_of(server) -> set[int]:
+    return {child.pid for child in psutil.Process(server.process.pid).children()}
+
+
+def wait_for(condition, what: str):
+    deadline = time.monotonic() + WAIT_DEADLINE
+    while not condition():
+        assert time.monotonic() < deadline, f"gave up waiting for {what}"
+        time.sleep(0.05)
+
+
+def test_a_worker_killed_under_load_is_replaced_and_no_request_is_lost(start_server, caplog):
+    server = start_server(ROOT / "models", workers=2)
+    before = workers_of(server)
+    answers, failures, stop = [], [], threading.Event()
+
+    def load():
+        with Client(server.url, retries=6, backoff=0.05, backoff_max=1.0) as client:
+            while not stop.is_set():
+                try:
+                    answers.append(client.infer("fold", {"x": FOLD_X}, as_numpy=False)["act"])
+                    client.predict("classifier", np.zeros((16, 1, 28, 28), dtype=np.float32))
+                except Exception as exc:  # noqa: BLE001 - any failure is a lost request
+                    failures.append(repr(exc))
+
+    with caplog.at_level(logging.INFO, logger="layerserve_client"), ThreadPoolExecutor(LOAD_THREADS) as pool:
+        for _ in range(LOAD_THREADS):
+            pool.submit(load)
+        wait_for(lambda: len(answers) >= 50, "50 answers before the kill")
+        victim = min(before)
+        psutil.Process(victim).send_signal(signal.SIGKILL)
+        wait_for(lambda: len(workers_of(server)) == 2 and victim not in workers_of(server), "a replacement worker")
+        replaced_at = len(answers)
+        wait_for(lambda: len(answers) >= replaced_at + 50, "50 answers after the replacement")
+        stop.set()
+
+    retries = [r for r in caplog.records if r.name == "layerserve_client.client" and "retry" in r.getMessage()]
+    print(f"\n{len(answers)} infer answers, {len(failures)} failures, {len(retries)} retries around the kill")
+    assert failures == []
+    assert retries, "the kill hit no request in flight"
+    assert all(answer == FOLD_EXPECTED for answer in answers)
+    after = workers_of(server)
+    assert victim not in after and len(after) == 2 and after - before
+    log = server.stop()
+    assert f"Worker (pid:{victim}) was sent SIGKILL" in log
+    assert "warmed up its models" in log.split(f"Worker (pid:{victim}) was sent SIGKILL", 1)[1]
+
+
+def binary_request(rows: np.ndarray) -> tuple[bytes, dict]:
+    header = json.dumps(
+        {
+            "inputs": [
+                {
+                    "name": "x",
+                    "shape": list(rows.shape),
+                    "datatype": "FP32",
+                    "parameters": {"binary_data_size": rows.nbytes},
+                }
+            ],
+            "parameters": {"binary_data_output": True},
+        }
+    ).encode()
+    headers = {"Content-Type": "application/octet-stream", "Inference-Header-Content-Length": str(len(header))}
+    return header + rows.astype("<f4").tobytes(), headers
+
+
+def output_rows(response: requests.Response) -> np.ndarray:
+    length = int(response.headers["Inference-Header-Content-Length"])
+    (output,) = json.loads(response.content[:length])["outputs"]
+    return np.frombuffer(response.content[length:], dtype="<f4").reshape(output["shape"])
+
+
+def established_from(server, client_ports: set[int]) -> int:
+    """How many of the client's connections the workers hold."""
+    held = 0
+    for worker in psutil.Process(server.process.pid).children():
+        for connection in worker.net_connections(kind="tcp"):
+            if (
+                connection.status == psutil.CONN_ESTABLISHED
+                and connection.raddr
+                and connection.raddr.port in client_ports
+            ):
+                held += 1
+    return held
+
+
+def test_sigterm_answers_the_requests_in_flight_before_exiting(start_server, tmp_path):
+    (tmp_path / "models" / "slow").mkdir(parents=True)
+    (tmp_path / "models" / "slow" / "model.yaml").write_text(SLOW_MODEL)
+    server = start_server(tmp_path / "models", workers=1)
+    rows = np.random.default_rng(0).standard_normal((1024, SLOW_WIDTH)).astype(np.float32)
+    body, headers = binary_request(rows)
+    sessions = [requests.Session() for _ in range(4)]
+    for session in sessions:  # connect first, so the test knows which connections are its own
+        assert session.get(f"{server.url}/v2/health/live").status_code == 200
+    ports = {
+        conn.laddr.port
+        for conn in psutil.Process().net_connections(kind="tcp")
+        if conn.raddr and conn.raddr.port == server.port and conn.status == psutil.CONN_ESTABLISHED
+    }
+    assert len(ports) == 4
+
+    def send(session):
+        return session.post(f"{server.url}/v2/models/slow/infer", data=body, headers=headers, timeout=WAIT_DEADLINE)
+
+    with ThreadPoolExecutor(4) as pool:
+        futures = [pool.submit(send, session) for session in sessions]
+        wait_for(lambda: established_from(server, ports) == 4, "the workers to hold the four requests")
+        time.sleep(0.2)  # let the bodies arrive; the requests run for far longer than this
+        assert not any(f.done() for f in futures), "the requests finished before the stop; make them longer"
+        server.process.send_signal(signal.SIGTERM)
+        responses = [future.result() for future in futures]
+    assert server.process.wait(timeout=WAIT_DEADLINE) == 0
+    assert [r.status_code for r in responses] == [200] * 4
+    outputs = [output_rows(r) for r in responses]
+    _, stack = load_stack(tmp_path / "models" / "slow")
+    with torch.no_grad():
+        (expected,) = stack(torch.from_numpy(rows[:8]))
+    for output in outputs:
+        assert output.shape == (1024, SLOW_WIDTH)
+        np.testing.assert_allclose(output[:8], expected.numpy(), rtol=1e-4, atol=1e-6)
+    with pytest.raises(requests.ConnectionError):
+        requests.get(f"{server.url}/v2/health/live", timeout=5)
+    assert "Shutting down" in server.stop()
+
+
+def test_slow_model_is_slow_enough_to_matter(tmp_path):
+    """The slow model is what the drain test relies on: its full batch does real work in every layer."""
+    folder = Path(tmp_path / "slow")
+    folder.mkdir()
+    (folder / "model.yaml").write_text(SLOW_MODEL)
+    definition, stack = load_stack(folder)
+    assert len(definition.layers) == 32
+    assert sum(p.numel() for p in stack.parameters()) == 16 * (SLOW_WIDTH * SLOW_WIDTH + SLOW_WIDTH)
