@@ -15,16 +15,19 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from .deadline import Deadline, latest
+
 # How often a batcher waiting for more requests re-checks whether any are still on the way.
 _RECHECK_S = 0.0002
 
-Forward = Callable[[list[np.ndarray]], list[np.ndarray]]
+Forward = Callable[[list[np.ndarray], Deadline | None], list[np.ndarray]]
 
 
 @dataclass
 class _Job:
     inputs: list[np.ndarray]
     rows: int
+    deadline: Deadline | None
     done: threading.Event = field(default_factory=threading.Event)
     outputs: list[np.ndarray] | None = None
     error: BaseException | None = None
@@ -55,10 +58,10 @@ class DynamicBatcher:
             with self._count_lock:
                 self._in_flight -= 1
 
-    def run(self, inputs: list[np.ndarray]) -> list[np.ndarray]:
+    def run(self, inputs: list[np.ndarray], deadline: Deadline | None = None) -> list[np.ndarray]:
         """Called from request threads: blocks until this request's rows come back."""
         self._ensure_thread()
-        job = _Job(inputs, inputs[0].shape[0])
+        job = _Job(inputs, inputs[0].shape[0], deadline)
         self._queue.put(job)
         job.done.wait()
         if job.error is not None:
@@ -111,7 +114,7 @@ class DynamicBatcher:
     def _execute(self, batch: list[_Job]) -> None:
         try:
             merged = [np.concatenate(parts) for parts in zip(*(job.inputs for job in batch))]
-            outputs = self._forward(merged)
+            outputs = self._forward(merged, latest([job.deadline for job in batch]))
             start = 0
             for job in batch:
                 job.outputs = [output[start : start + job.rows] for output in outputs]

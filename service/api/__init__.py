@@ -42,7 +42,9 @@ def init_api(app: Flask) -> None:
     register_error_handlers(app)
     request_log = RequestLog(app.config["REQUEST_LOG"])
     app.extensions["layerserve.request_log"] = request_log
-    app.wsgi_app = InferRoute(app.wsgi_app, repository(app), app.config["MAX_CONTENT_LENGTH"], request_log)
+    app.wsgi_app = InferRoute(
+        app.wsgi_app, repository(app), app.config["MAX_CONTENT_LENGTH"], request_log, app.config["INFER_TIMEOUT"]
+    )
     app.before_request(_start_request)
     app.after_request(_finish_request)
 

@@ -13,6 +13,7 @@ import time
 from werkzeug.routing import Rule
 
 from ..codec import BINARY_CONTENT_TYPE, BINARY_HEADER, JSON_CONTENT_TYPE, binary_response, encode_json, read_body
+from ..deadline import Deadline
 from ..errors import BadRequest, BodyTooLarge, MethodNotAllowed, ServiceError
 from ..inference import infer
 from ..repository import ModelRepository
@@ -28,28 +29,33 @@ INFER_PATH = re.compile(r"^/v2/models/(?P<name>[^/]+)(?:/versions/(?P<version>[^
 _BINARY_ENVIRON_KEY = "HTTP_" + BINARY_HEADER.upper().replace("-", "_")
 _REASONS = {200: "OK", 400: "BAD REQUEST", 404: "NOT FOUND", 405: "METHOD NOT ALLOWED", 413: "REQUEST ENTITY TOO LARGE"}
 _REASONS.update({415: "UNSUPPORTED MEDIA TYPE", 500: "INTERNAL SERVER ERROR", 503: "SERVICE UNAVAILABLE"})
+_REASONS.update({504: "GATEWAY TIMEOUT"})
 
 check_infer_request = compile_schema(InferRequestSchema)
 
 
 class InferRoute:
-    def __init__(self, next_app, repository: ModelRepository, max_body_bytes: int, request_log: RequestLog):
+    def __init__(
+        self, next_app, repository: ModelRepository, max_body_bytes: int, request_log: RequestLog, infer_timeout: float
+    ):
         self.next_app = next_app
         self.repository = repository
         self.max_body_bytes = max_body_bytes
         self.request_log = request_log
+        self.infer_timeout = infer_timeout
 
     def __call__(self, environ, start_response):
         match = INFER_PATH.match(environ.get("PATH_INFO", ""))
         if match is None:
             return self.next_app(environ, start_response)
         started = time.perf_counter()
+        deadline = Deadline.after(self.infer_timeout)  # from arrival: reading the body counts too
         request_id = resolve_request_id(environ.get(ENVIRON_KEY))
         details = {"model": match["name"], "version": match["version"]}
         try:
             if environ["REQUEST_METHOD"] != "POST":
                 raise MethodNotAllowed(environ["REQUEST_METHOD"], environ["PATH_INFO"], ["POST"])
-            status, body, headers = self._infer(environ, match["name"], match["version"], details)
+            status, body, headers = self._infer(environ, match["name"], match["version"], details, deadline)
         except ServiceError as error:
             status, body, headers = error.status, _error_body(error.message, request_id), list(error.headers)
             details["error"] = error.message
@@ -65,7 +71,7 @@ class InferRoute:
         self.request_log.write(request_id, environ["REQUEST_METHOD"], environ["PATH_INFO"], status, started, **details)
         return [body]
 
-    def _infer(self, environ, name: str, version: str | None, details: dict):
+    def _infer(self, environ, name: str, version: str | None, details: dict, deadline: Deadline):
         model = self.repository.get(name, version)
         details["version"] = model.version
         with model.expecting():  # from before the body is read: the batcher knows this request is coming
@@ -73,7 +79,7 @@ class InferRoute:
                 self._read(environ), environ.get("CONTENT_TYPE", ""), environ.get(_BINARY_ENVIRON_KEY)
             )
             check_infer_request(document)
-            response, binary_outputs = infer(model, document, binary)
+            response, binary_outputs = infer(model, document, binary, deadline)
         details["batch_size"] = response["outputs"][0]["shape"][0] if response["outputs"] else None
         if not binary_outputs:
             return 200, encode_json(response), []
@@ -134,7 +140,7 @@ def document_infer_route(api) -> None:
                     BINARY_CONTENT_TYPE: {"schema": {"type": "string", "format": "binary"}},
                 },
             },
-            **{str(code): {"$ref": "#/components/responses/DEFAULT_ERROR"} for code in (400, 404, 413, 415, 503)},
+            **{str(code): {"$ref": "#/components/responses/DEFAULT_ERROR"} for code in (400, 404, 413, 415, 503, 504)},
         },
     }
     for rule in RULES:

@@ -2,6 +2,7 @@
 
 from flask import current_app
 
+from ..deadline import Deadline
 from ..trace import trace
 from . import repository
 from .parsing import Blueprint
@@ -17,9 +18,11 @@ MODEL_VERSION = "/models/<name>/versions/<version>"
 @blp.route(MODEL_VERSION + "/trace", methods=["POST"])
 @blp.arguments(InferRequestSchema)
 @blp.response(200, TraceResponseSchema)
+@blp.alt_response(504, description="the trace ran past LAYERSERVE_INFER_TIMEOUT")
 def trace_batch(request, name, version=None):
     """Run a batch through the declared layers and return every layer's output, statistics and health."""
-    return trace(repository().get(name, version), request, current_app.config["TRACE_MAX_VALUES"])
+    deadline = Deadline.after(current_app.config["INFER_TIMEOUT"])
+    return trace(repository().get(name, version), request, current_app.config["TRACE_MAX_VALUES"], deadline)
 
 
 @blp.route(MODEL + "/health")

@@ -3,7 +3,8 @@
 One table; each case names the app it runs against:
   models  — the bundled models (session-wide),
   own     — a folder of its own: a copy of fold, `small` (max_batch_size: 2) and `broken` (bad model.yaml),
-  limited — a copy of fold behind a MAX_BODY_BYTES of LIMIT.
+  limited — a copy of fold behind a MAX_BODY_BYTES of LIMIT,
+  timed   — a copy of fold behind an INFER_TIMEOUT so short that every pass is out of time.
 """
 
 import json
@@ -409,6 +410,31 @@ CASES = [
         ["values", "Not a valid boolean"],
         method="get",
     ),
+    # --- out of time ---
+    Case(
+        "infer past INFER_TIMEOUT",
+        FOLD,
+        504,
+        ["ran past the time limit of 1e-09 s (LAYERSERVE_INFER_TIMEOUT)", "stopped before layer 'linear'"],
+        json=fold([[1, 0]]),
+        app="timed",
+    ),
+    Case(
+        "predict past INFER_TIMEOUT",
+        "/v1/models/fold:predict",
+        504,
+        ["ran past the time limit", "before layer 'linear'"],
+        json={"instances": [[1, 0]]},
+        app="timed",
+    ),
+    Case(
+        "trace past INFER_TIMEOUT",
+        "/v2/models/fold/trace",
+        504,
+        ["ran past the time limit", "before layer 'linear'"],
+        json=fold([[1, 0]]),
+        app="timed",
+    ),
     # --- a model that failed to load ---
     Case(
         "infer on a broken model",
@@ -438,6 +464,7 @@ def clients(app, tmp_path_factory):
         "models": app.test_client(),
         "own": app_over(own).test_client(),
         "limited": app_over(limited, MAX_BODY_BYTES=LIMIT).test_client(),
+        "timed": app_over(limited, INFER_TIMEOUT=1e-9).test_client(),
     }
 
 

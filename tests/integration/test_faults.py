@@ -1,4 +1,4 @@
-"""Faults with real processes: a worker killed under load, a graceful stop with requests in flight.
+"""Faults with real processes: a worker killed under load, a graceful stop, a request out of time.
 
 The server is the container's command (gunicorn, gthread workers). Load comes from threads
 using the shipped client, which retries idempotent requests on connection errors and 503.
@@ -17,7 +17,7 @@ import psutil
 import pytest
 import requests
 import torch
-from layerserve_client import Client
+from layerserve_client import Client, ServerError
 
 from service.stack import load_stack
 
@@ -163,6 +163,29 @@ def test_sigterm_answers_the_requests_in_flight_before_exiting(start_server, tmp
     with pytest.raises(requests.ConnectionError):
         requests.get(f"{server.url}/v2/health/live", timeout=5)
     assert "Shutting down" in server.stop()
+
+
+def test_a_request_past_the_infer_timeout_is_cut_reported_and_the_server_serves_on(start_server, tmp_path):
+    models = tmp_path / "models"
+    (models / "slow").mkdir(parents=True)
+    (models / "slow" / "model.yaml").write_text(SLOW_MODEL)
+    (models / "fold").mkdir()
+    (models / "fold" / "model.yaml").write_text((ROOT / "models" / "fold" / "model.yaml").read_text())
+    server = start_server(models, workers=1, env={"LAYERSERVE_INFER_TIMEOUT": "0.05"})
+    before = workers_of(server)
+    rows = np.random.default_rng(0).standard_normal((256, SLOW_WIDTH)).astype(np.float32)
+    with Client(server.url) as client:
+        with pytest.raises(ServerError) as caught:
+            client.infer("slow", {"x": rows})
+        assert caught.value.status_code == 504
+        assert "ran past the time limit of 0.05 s (LAYERSERVE_INFER_TIMEOUT)" in caught.value.message
+        assert "stopped before layer" in caught.value.message
+        assert client.infer("fold", {"x": FOLD_X}, as_numpy=False)["act"] == FOLD_EXPECTED
+        assert client.is_ready()
+    assert workers_of(server) == before  # cut by the service, not by killing the worker
+    records = [json.loads(line) for line in server.stop().splitlines() if line.startswith('{"ts"')]
+    (cut,) = [r for r in records if r["path"] == "/v2/models/slow/infer"]
+    assert cut["status"] == 504 and "ran past the time limit" in cut["error"]
 
 
 def test_slow_model_is_slow_enough_to_matter(tmp_path):
