@@ -135,44 +135,49 @@ class Client:
         if request_id is not None:
             payload["id"] = request_id
         path = _model_path(name, version) + "/infer"
-        body = self._request("POST", path, idempotent=True, json=payload, **kwargs)
+        body = self._request("POST", path, retry=True, json=payload, **kwargs)  # inference is idempotent
         return InferResult(body, as_numpy=want_numpy)
 
     def predict(self, name: str, instances: Any, **kwargs: Any) -> list:
         """Run the model through the V1 protocol; returns the "predictions" list."""
         path = f"/v1/models/{quote(name, safe='')}:predict"
         payload = {"instances": _plain_instances(instances)}
-        return self._request("POST", path, idempotent=True, json=payload, **kwargs)["predictions"]
+        return self._request("POST", path, retry=True, json=payload, **kwargs)["predictions"]  # idempotent
 
     # Internals
 
-    def _request(self, method: str, path: str, idempotent: bool | None = None, **kwargs: Any) -> Any:
-        """Send, retrying an idempotent request on a connection error or a 503; decode the JSON answer."""
+    def _request(self, method: str, path: str, retry: bool | None = None, **kwargs: Any) -> Any:
+        """Send (retried if `retry`, by default for idempotent methods) and decode the JSON answer."""
         kwargs.setdefault("timeout", self.timeout)
         kwargs["headers"] = {**self.headers, **(kwargs.get("headers") or {})}
         url = self.base_url + path
-        if idempotent is None:
-            idempotent = method in IDEMPOTENT_METHODS
-        retries = self.retry.retries if idempotent else 0
-        for attempt in range(retries + 1):
-            try:
-                response, failure = self._send(method, url, **kwargs), None
-            except exceptions.ConnectionError as exc:
-                response, failure = None, exc
-            if failure is None and response.status_code not in RETRY_STATUSES:
-                break
-            if attempt == retries:
-                break
-            wait = self.retry.delay(attempt, response)
-            why = failure if failure is not None else f"HTTP {response.status_code}"
-            log.info("%s %s: %s; retry %d of %d in %.2f s", method, url, why, attempt + 1, retries, wait)
-            time.sleep(wait)
-        if failure is not None:
-            tries = f" ({attempt + 1} attempts)" if attempt else ""
-            raise exceptions.ConnectionError(f"{failure.message}{tries}") from failure.__cause__
+        if retry is None:
+            retry = method in IDEMPOTENT_METHODS
+        response = self._send_with_retries(method, url, self.retry.retries if retry else 0, kwargs)
         if response.status_code >= 400:
             raise exceptions.error_from_response(response)
         return _decode_json(response)
+
+    def _send_with_retries(self, method: str, url: str, retries: int, kwargs: dict) -> requests.Response:
+        """Send again, after a backoff, on a connection error or a 503, at most `retries` times."""
+        attempt = 0
+        while True:
+            try:
+                response = self._send(method, url, **kwargs)
+            except exceptions.ConnectionError as exc:
+                if attempt == retries and attempt == 0:
+                    raise
+                if attempt == retries:
+                    raise exceptions.ConnectionError(f"{exc.message} ({attempt + 1} attempts)") from exc.__cause__
+                response, why = None, exc.message
+            else:
+                if response.status_code not in RETRY_STATUSES or attempt == retries:
+                    return response
+                why = f"HTTP {response.status_code}"
+            wait = self.retry.delay(attempt, response)
+            attempt += 1
+            log.info("%s %s: %s; retry %d of %d in %.2f s", method, url, why, attempt, retries, wait)
+            time.sleep(wait)
 
     def _send(self, method: str, url: str, **kwargs: Any) -> requests.Response:
         try:
@@ -190,7 +195,7 @@ class Client:
 
     def _probe(self, path: str, key: str, **kwargs: Any) -> bool:
         try:
-            body = self._request("GET", path, idempotent=False, **kwargs)
+            body = self._request("GET", path, retry=False, **kwargs)
         except exceptions.NotReady:
             return False
         return bool(body.get(key, True)) if isinstance(body, dict) else True
