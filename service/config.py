@@ -13,6 +13,8 @@ SETTINGS = {
     "REQUEST_LOG": ("LAYERSERVE_REQUEST_LOG", True),
     "HEALTH_SAMPLE_EVERY": ("LAYERSERVE_HEALTH_SAMPLE_EVERY", 10),
     "TRACE_MAX_VALUES": ("LAYERSERVE_TRACE_MAX_VALUES", 4096),
+    "ADMIN_TOKEN": ("LAYERSERVE_ADMIN_TOKEN", ""),  # empty: the repository endpoints are disabled
+    "INFER_TOKEN": ("LAYERSERVE_INFER_TOKEN", ""),  # empty: inference needs no token
     # process settings (gunicorn.conf.py)
     "HOST": ("LAYERSERVE_HOST", "127.0.0.1"),
     "PORT": ("LAYERSERVE_PORT", 8000),

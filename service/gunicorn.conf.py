@@ -30,4 +30,10 @@ def post_worker_init(worker):
 
     torch.set_num_threads(_settings["TORCH_THREADS"])
     worker.wsgi.extensions["layerserve"].warm_up()
+    worker.wsgi.extensions["layerserve.sync"].start(watch=True)  # catches up on hot reloads, then follows
     worker.log.info("worker %s warmed up its models", worker.pid)
+
+
+def child_exit(server, worker):
+    """In the master, once a worker has exited (even by SIGKILL): a reload no longer waits for it."""
+    server.app.wsgi().extensions["layerserve.sync"].stop(worker.pid)

@@ -8,6 +8,7 @@ from flask_smorest import Api
 from .. import __version__
 from ..repository import ModelRepository
 from . import request_id
+from .auth import AdminToken, InferenceToken
 from .errors import register_error_handlers
 from .infer_route import InferRoute, document_infer_route
 from .json_provider import OrjsonProvider
@@ -24,8 +25,13 @@ def repository(app: Flask | None = None) -> ModelRepository:
     return (app or current_app).extensions["layerserve"]
 
 
+def authorize_inference() -> None:
+    """Inference endpoints served by Flask (trace, :predict) ask for the token the infer route does."""
+    current_app.extensions["layerserve.inference_token"].check(request.headers.get("Authorization"))
+
+
 def init_api(app: Flask) -> None:
-    from . import layers, trace, v1, v2
+    from . import layers, model_repository, trace, v1, v2
 
     app.config.update(
         API_TITLE="layerserve",
@@ -36,13 +42,18 @@ def init_api(app: Flask) -> None:
     )
     app.json = OrjsonProvider(app)
     api = LayerserveApi(app)
-    for blueprint in (v2.blp, layers.blp, trace.blp, v1.blp):
+    api.spec.components.security_scheme("bearer", {"type": "http", "scheme": "bearer"})
+    for blueprint in (v2.blp, layers.blp, trace.blp, v1.blp, model_repository.blp):
         api.register_blueprint(blueprint)
+    app.extensions["layerserve.admin_token"] = AdminToken(app.config["ADMIN_TOKEN"])
+    inference_token = app.extensions["layerserve.inference_token"] = InferenceToken(app.config["INFER_TOKEN"])
     document_infer_route(api)
     register_error_handlers(app)
     request_log = RequestLog(app.config["REQUEST_LOG"])
     app.extensions["layerserve.request_log"] = request_log
-    app.wsgi_app = InferRoute(app.wsgi_app, repository(app), app.config["MAX_CONTENT_LENGTH"], request_log)
+    app.wsgi_app = InferRoute(
+        app.wsgi_app, repository(app), app.config["MAX_CONTENT_LENGTH"], request_log, inference_token
+    )
     app.before_request(_start_request)
     app.after_request(_finish_request)
 

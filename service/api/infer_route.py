@@ -16,6 +16,7 @@ from ..codec import BINARY_CONTENT_TYPE, BINARY_HEADER, JSON_CONTENT_TYPE, binar
 from ..errors import BadRequest, BodyTooLarge, MethodNotAllowed, ServiceError
 from ..inference import infer
 from ..repository import ModelRepository
+from .auth import InferenceToken
 from .fastcheck import compile_schema
 from .request_id import ENVIRON_KEY, HEADER, resolve_request_id
 from .request_log import RequestLog
@@ -33,11 +34,19 @@ check_infer_request = compile_schema(InferRequestSchema)
 
 
 class InferRoute:
-    def __init__(self, next_app, repository: ModelRepository, max_body_bytes: int, request_log: RequestLog):
+    def __init__(
+        self,
+        next_app,
+        repository: ModelRepository,
+        max_body_bytes: int,
+        request_log: RequestLog,
+        token: InferenceToken,
+    ):
         self.next_app = next_app
         self.repository = repository
         self.max_body_bytes = max_body_bytes
         self.request_log = request_log
+        self.token = token
 
     def __call__(self, environ, start_response):
         match = INFER_PATH.match(environ.get("PATH_INFO", ""))
@@ -49,6 +58,8 @@ class InferRoute:
         try:
             if environ["REQUEST_METHOD"] != "POST":
                 raise MethodNotAllowed(environ["REQUEST_METHOD"], environ["PATH_INFO"], ["POST"])
+            if self.token.enabled:
+                self.token.check(environ.get("HTTP_AUTHORIZATION"))
             status, body, headers = self._infer(environ, match["name"], match["version"], details)
         except ServiceError as error:
             status, body, headers = error.status, _error_body(error.message, request_id), list(error.headers)

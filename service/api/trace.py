@@ -3,7 +3,7 @@
 from flask import current_app
 
 from ..trace import trace
-from . import repository
+from . import authorize_inference, repository
 from .parsing import Blueprint
 from .schemas import HealthReportSchema, InferRequestSchema, TraceResponseSchema
 
@@ -19,6 +19,7 @@ MODEL_VERSION = "/models/<name>/versions/<version>"
 @blp.response(200, TraceResponseSchema)
 def trace_batch(request, name, version=None):
     """Run a batch through the declared layers and return every layer's output, statistics and health."""
+    authorize_inference()
     return trace(repository().get(name, version), request, current_app.config["TRACE_MAX_VALUES"])
 
 

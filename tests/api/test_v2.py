@@ -33,7 +33,7 @@ def test_server_metadata(client):
     assert client.get("/v2").get_json() == {
         "name": "layerserve",
         "version": __version__,
-        "extensions": ["binary_tensor_data", "layers", "trace"],
+        "extensions": ["binary_tensor_data", "model_repository", "layers", "trace"],
     }
 
 
