@@ -7,6 +7,7 @@ from pathlib import Path
 from .errors import DefinitionError, ModelNotReady, UnknownModel, UnknownVersion
 from .served import ServedModel
 from .stack import load_stack
+from .stack.build import DEFAULT_MAX_PARAMETERS
 
 log = logging.getLogger(__name__)
 
@@ -44,7 +45,11 @@ class ModelEntry:
 
 class ModelRepository:
     def __init__(
-        self, root: Path, max_batch_size: int, health_sample_every: int = 0, max_parameters: int = 500_000_000
+        self,
+        root: Path,
+        max_batch_size: int,
+        health_sample_every: int = 0,
+        max_parameters: int = DEFAULT_MAX_PARAMETERS,
     ):
         self.root = Path(root)
         self.max_batch_size = max_batch_size

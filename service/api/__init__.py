@@ -16,6 +16,10 @@ from .request_id import resolve_request_id
 from .request_log import RequestLog
 from .schemas import ErrorSchema
 
+# Every per-model route exists in both forms.
+MODEL = "/models/<name>"
+MODEL_VERSION = "/models/<name>/versions/<version>"
+
 
 class LayerserveApi(Api):
     ERROR_SCHEMA = ErrorSchema  # documents the body error_response really sends

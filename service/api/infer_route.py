@@ -10,6 +10,7 @@ import logging
 import re
 import time
 
+from werkzeug.http import HTTP_STATUS_CODES
 from werkzeug.routing import Rule
 
 from ..codec import BINARY_CONTENT_TYPE, BINARY_HEADER, JSON_CONTENT_TYPE, binary_response, encode_json, read_body
@@ -27,8 +28,7 @@ log = logging.getLogger(__name__)
 RULES = ("/v2/models/<name>/infer", "/v2/models/<name>/versions/<version>/infer")
 INFER_PATH = re.compile(r"^/v2/models/(?P<name>[^/]+)(?:/versions/(?P<version>[^/]+))?/infer$")
 _BINARY_ENVIRON_KEY = "HTTP_" + BINARY_HEADER.upper().replace("-", "_")
-_REASONS = {200: "OK", 400: "BAD REQUEST", 404: "NOT FOUND", 405: "METHOD NOT ALLOWED", 413: "REQUEST ENTITY TOO LARGE"}
-_REASONS.update({415: "UNSUPPORTED MEDIA TYPE", 500: "INTERNAL SERVER ERROR", 503: "SERVICE UNAVAILABLE"})
+_STATUS_LINES = {code: f"{code} {reason.upper()}" for code, reason in HTTP_STATUS_CODES.items()}
 
 check_infer_request = compile_schema(InferRequestSchema)
 
@@ -72,7 +72,7 @@ class InferRoute:
         headers = [("Content-Length", str(len(body))), (HEADER, request_id), *headers]
         if not any(name == "Content-Type" for name, _ in headers):
             headers.append(("Content-Type", JSON_CONTENT_TYPE))
-        start_response(f"{status} {_REASONS.get(status, '')}", headers)
+        start_response(_STATUS_LINES[status], headers)
         self.request_log.write(request_id, environ["REQUEST_METHOD"], environ["PATH_INFO"], status, started, **details)
         return [body]
 

@@ -3,14 +3,11 @@
 from flask import current_app
 
 from ..trace import trace
-from . import authorize_inference, repository
+from . import MODEL, MODEL_VERSION, authorize_inference, repository
 from .parsing import Blueprint
 from .schemas import HealthReportSchema, InferRequestSchema, TraceResponseSchema
 
 blp = Blueprint("trace", __name__, url_prefix="/v2", description="Inside a model: traces and activation health")
-
-MODEL = "/models/<name>"
-MODEL_VERSION = "/models/<name>/versions/<version>"
 
 
 @blp.route(MODEL + "/trace", methods=["POST"])

@@ -2,7 +2,7 @@
 
 from .. import __version__
 from ..errors import NotReady
-from . import repository
+from . import MODEL, MODEL_VERSION, repository
 from .parsing import Blueprint
 from .schemas import (
     HealthSchema,
@@ -13,9 +13,6 @@ from .schemas import (
 )
 
 blp = Blueprint("v2", __name__, url_prefix="/v2", description="Open Inference Protocol (KServe V2)")
-
-MODEL = "/models/<name>"
-MODEL_VERSION = "/models/<name>/versions/<version>"
 
 
 @blp.route("")
