@@ -165,7 +165,7 @@ CASES = [
         ("model.yaml", "inputs[0].name", "letters, digits and underscores"),
     ),
     # --- layer types and hyper-parameters ---------------------------------------------------------
-    Broken("unknown_layer_type", doc({"name": "conv", "type": "Conv2d"}), ("model.yaml", "layers[0].type", "Linear")),
+    Broken("unknown_layer_type", doc({"name": "conv", "type": "Conv3d"}), ("model.yaml", "layers[0].type", "Linear")),
     Broken("missing_layer_type", doc({"name": "act"}), ("model.yaml", "layers[0].type", "Missing data")),
     Broken(
         "misspelled_hyper_parameter",

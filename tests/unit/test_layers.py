@@ -59,6 +59,7 @@ class Case:
     tensors: dict = field(default_factory=dict)
     fmt: str = "yaml"
     scale: float = 1.0  # of the random inputs, to reach e.g. Softplus's threshold
+    indices: int | None = None  # inputs of int64 indices below this bound (Embedding), not floats
 
 
 W53, B3 = rand(3, 5), rand(3)
@@ -67,6 +68,37 @@ BIL_W, BIL_B = rand(2, 5, 4), rand(2)
 BN_STATS = {"weight": rand(4), "bias": rand(4), "running_mean": rand(4), "running_var": np.abs(rand(4)) + 0.5}
 LN_W, LN_B = rand(3, 4), rand(3, 4)
 RMS_W = rand(4)
+CONV1_W, CONV1_B = rand(4, 3, 3), rand(4)
+CONV1_GROUPED_W = rand(6, 1, 3)
+CONV2_W = rand(4, 2, 3, 2)
+CONV2_GROUPED_W, CONV2_GROUPED_B = rand(4, 1, 3, 3), rand(4)
+GN_W, GN_B = rand(4), rand(4)
+IN_STATS = {"weight": rand(3), "bias": rand(3), "running_mean": rand(3), "running_var": np.abs(rand(3)) + 0.5}
+EMB_W = rand(10, 3)
+
+
+class Function(nn.Module):
+    """A torch function as a module, for the references of the combinators."""
+
+    def __init__(self, function):
+        super().__init__()
+        self.function = function
+
+    def forward(self, *inputs):
+        return self.function(*inputs)
+
+
+def function(fn) -> Callable[[dict], nn.Module]:
+    return no_state(Function(fn))
+
+
+def _sum(*xs):
+    return sum(xs[1:], xs[0])
+
+
+def _product(*xs):
+    return math.prod(xs[1:], start=xs[0])
+
 
 CASES: list[tuple[str, Case]] = [
     (
@@ -236,6 +268,241 @@ CASES: list[tuple[str, Case]] = [
         "RMSNorm",
         Case("no_affine", [[4]], {"elementwise_affine": False}, no_state(nn.RMSNorm(4, elementwise_affine=False))),
     ),
+    ("ReLU6", Case("plain", [[2, 6]], {}, no_state(nn.ReLU6()), scale=5.0)),
+    ("RReLU", Case("default", [[6]], {}, no_state(nn.RReLU()))),
+    ("RReLU", Case("bounds", [[6]], {"lower": 0.1, "upper": 0.5}, no_state(nn.RReLU(0.1, 0.5)))),
+    (
+        "PReLU",
+        Case("shared", [[6]], {}, lambda t: with_state(nn.PReLU(), **t), {"weight": np.array([0.3], np.float32)}),
+    ),
+    (
+        "PReLU",
+        Case(
+            "per_channel",
+            [[4, 5]],
+            {"num_parameters": 4},
+            lambda t: with_state(nn.PReLU(4), **t),
+            {"weight": rand(4)},
+            fmt="json",
+        ),
+    ),
+    ("Threshold", Case("value", [[6]], {"threshold": 0.1, "value": 20.0}, no_state(nn.Threshold(0.1, 20.0)))),
+    ("Hardtanh", Case("default", [[6]], {}, no_state(nn.Hardtanh()), scale=2.0)),
+    ("Hardtanh", Case("bounds", [[6]], {"min_val": -2.0, "max_val": 0.5}, no_state(nn.Hardtanh(-2.0, 0.5)), scale=3.0)),
+    ("Hardsigmoid", Case("plain", [[6]], {}, no_state(nn.Hardsigmoid()), scale=4.0)),
+    ("Hardswish", Case("plain", [[6]], {}, no_state(nn.Hardswish()), scale=4.0)),
+    ("Hardshrink", Case("default", [[6]], {}, no_state(nn.Hardshrink()))),
+    ("Hardshrink", Case("lambd", [[6]], {"lambd": 1.0}, no_state(nn.Hardshrink(1.0)))),
+    ("Softshrink", Case("default", [[6]], {}, no_state(nn.Softshrink()))),
+    ("Softshrink", Case("lambd", [[6]], {"lambd": 0.2}, no_state(nn.Softshrink(0.2)), fmt="json")),
+    ("Tanhshrink", Case("plain", [[6]], {}, no_state(nn.Tanhshrink()))),
+    ("LogSigmoid", Case("plain", [[6]], {}, no_state(nn.LogSigmoid()))),
+    ("Softsign", Case("plain", [[6]], {}, no_state(nn.Softsign()))),
+    ("Mish", Case("plain", [[6]], {}, no_state(nn.Mish()))),
+    ("SELU", Case("plain", [[6]], {}, no_state(nn.SELU()))),
+    ("CELU", Case("default", [[6]], {}, no_state(nn.CELU()))),
+    ("CELU", Case("alpha", [[6]], {"alpha": 0.5}, no_state(nn.CELU(0.5)))),
+    ("Softmin", Case("dim_1", [[3, 4]], {"dim": 1}, no_state(nn.Softmin(dim=1)))),
+    ("GLU", Case("last_dim", [[3, 4]], {}, no_state(nn.GLU()))),
+    ("GLU", Case("dim_1", [[4, 3]], {"dim": 1}, no_state(nn.GLU(dim=1)))),
+    (
+        "Conv1d",
+        Case(
+            "default",
+            [[3, 10]],
+            {"out_channels": 4, "kernel_size": 3},
+            lambda t: with_state(nn.Conv1d(3, 4, 3), **t),
+            {"weight": CONV1_W, "bias": CONV1_B},
+        ),
+    ),
+    (
+        "Conv1d",
+        Case(
+            "grouped_strided_dilated",
+            [[3, 11]],
+            {
+                "in_channels": 3,
+                "out_channels": 6,
+                "kernel_size": [3],
+                "stride": 2,
+                "padding": 2,
+                "dilation": 2,
+                "groups": 3,
+                "bias": False,
+            },
+            lambda t: with_state(nn.Conv1d(3, 6, 3, stride=2, padding=2, dilation=2, groups=3, bias=False), **t),
+            {"weight": CONV1_GROUPED_W},
+        ),
+    ),
+    (
+        "Conv1d",
+        Case(
+            "same_reflect",
+            [[3, 8]],
+            {"out_channels": 4, "kernel_size": 3, "padding": "same", "padding_mode": "reflect"},
+            lambda t: with_state(nn.Conv1d(3, 4, 3, padding="same", padding_mode="reflect"), **t),
+            {"weight": CONV1_W, "bias": CONV1_B},
+            fmt="json",
+        ),
+    ),
+    (
+        "Conv2d",
+        Case(
+            "rectangular_kernel",
+            [[2, 6, 5]],
+            {"out_channels": 4, "kernel_size": [3, 2], "stride": [2, 1], "padding": 1, "bias": False},
+            lambda t: with_state(nn.Conv2d(2, 4, (3, 2), stride=(2, 1), padding=1, bias=False), **t),
+            {"weight": CONV2_W},
+        ),
+    ),
+    (
+        "Conv2d",
+        Case(
+            "depthwise_same_circular",
+            [[2, 5, 6]],
+            {
+                "out_channels": 4,
+                "kernel_size": 3,
+                "groups": 2,
+                "padding": "same",
+                "dilation": 2,
+                "padding_mode": "circular",
+            },
+            lambda t: with_state(
+                nn.Conv2d(2, 4, 3, groups=2, padding="same", dilation=2, padding_mode="circular"), **t
+            ),
+            {"weight": CONV2_GROUPED_W, "bias": CONV2_GROUPED_B},
+        ),
+    ),
+    (
+        "Conv2d",
+        Case(
+            "valid_replicate",
+            [[2, 5, 4]],
+            {"out_channels": 4, "kernel_size": [3, 2], "padding": [1, 0], "padding_mode": "replicate", "bias": False},
+            lambda t: with_state(nn.Conv2d(2, 4, (3, 2), padding=(1, 0), padding_mode="replicate", bias=False), **t),
+            {"weight": CONV2_W},
+        ),
+    ),
+    ("MaxPool1d", Case("kernel", [[3, 8]], {"kernel_size": 2}, no_state(nn.MaxPool1d(2)))),
+    (
+        "MaxPool1d",
+        Case(
+            "strided_dilated_ceil",
+            [[3, 10]],
+            {"kernel_size": 3, "stride": 2, "padding": 1, "dilation": 2, "ceil_mode": True},
+            no_state(nn.MaxPool1d(3, stride=2, padding=1, dilation=2, ceil_mode=True)),
+        ),
+    ),
+    ("MaxPool2d", Case("kernel", [[2, 6, 4]], {"kernel_size": 2}, no_state(nn.MaxPool2d(2)))),
+    (
+        "MaxPool2d",
+        Case(
+            "rectangular_ceil",
+            [[2, 7, 5]],
+            {"kernel_size": [3, 2], "stride": 2, "padding": [1, 0], "ceil_mode": True},
+            no_state(nn.MaxPool2d((3, 2), stride=2, padding=(1, 0), ceil_mode=True)),
+            fmt="json",
+        ),
+    ),
+    ("AvgPool1d", Case("kernel", [[3, 8]], {"kernel_size": 2}, no_state(nn.AvgPool1d(2)))),
+    (
+        "AvgPool1d",
+        Case(
+            "padded_without_pads_ceil",
+            [[3, 10]],
+            {"kernel_size": 3, "stride": 2, "padding": 1, "count_include_pad": False, "ceil_mode": True},
+            no_state(nn.AvgPool1d(3, stride=2, padding=1, count_include_pad=False, ceil_mode=True)),
+        ),
+    ),
+    ("AvgPool2d", Case("kernel", [[2, 6, 4]], {"kernel_size": 2}, no_state(nn.AvgPool2d(2)))),
+    (
+        "AvgPool2d",
+        Case(
+            "padded_divisor",
+            [[2, 5, 5]],
+            {"kernel_size": 3, "stride": [1, 2], "padding": 1, "divisor_override": 5},
+            no_state(nn.AvgPool2d(3, stride=(1, 2), padding=1, divisor_override=5)),
+        ),
+    ),
+    ("AdaptiveAvgPool1d", Case("uneven", [[2, 10]], {"output_size": 4}, no_state(nn.AdaptiveAvgPool1d(4)))),
+    ("AdaptiveAvgPool2d", Case("global", [[3, 5, 4]], {"output_size": 1}, no_state(nn.AdaptiveAvgPool2d(1)))),
+    (
+        "AdaptiveAvgPool2d",
+        Case("keep_width", [[2, 7, 5]], {"output_size": [3, None]}, no_state(nn.AdaptiveAvgPool2d((3, None)))),
+    ),
+    (
+        "GroupNorm",
+        Case(
+            "affine",
+            [[4, 5]],
+            {"num_groups": 2},
+            lambda t: with_state(nn.GroupNorm(2, 4), **t),
+            {"weight": GN_W, "bias": GN_B},
+        ),
+    ),
+    (
+        "GroupNorm",
+        Case(
+            "no_affine_images",
+            [[6, 3, 3]],
+            {"num_groups": 3, "num_channels": 6, "eps": 1e-3, "affine": False},
+            no_state(nn.GroupNorm(3, 6, eps=1e-3, affine=False)),
+        ),
+    ),
+    ("InstanceNorm1d", Case("default", [[3, 5]], {}, no_state(nn.InstanceNorm1d(3)))),
+    (
+        "InstanceNorm1d",
+        Case(
+            "affine",
+            [[3, 5]],
+            {"num_features": 3, "affine": True},
+            lambda t: with_state(nn.InstanceNorm1d(3, affine=True), **t),
+            {"weight": IN_STATS["weight"], "bias": IN_STATS["bias"]},
+        ),
+    ),
+    (
+        "InstanceNorm1d",
+        Case(
+            "running_stats",
+            [[3, 1]],
+            {"affine": True, "track_running_stats": True, "eps": 1e-3},
+            lambda t: with_state(nn.InstanceNorm1d(3, eps=1e-3, affine=True, track_running_stats=True), **t),
+            IN_STATS,
+            fmt="json",
+        ),
+    ),
+    (
+        "Embedding",
+        Case(
+            "lookup",
+            [[4]],
+            {"num_embeddings": 10, "embedding_dim": 3},
+            lambda t: with_state(nn.Embedding(10, 3), **t),
+            {"weight": EMB_W},
+            indices=10,
+        ),
+    ),
+    (
+        "Embedding",
+        Case(
+            "padding_idx_2d",
+            [[2, 3]],
+            {"num_embeddings": 10, "embedding_dim": 3, "padding_idx": -1},
+            lambda t: with_state(nn.Embedding(10, 3, padding_idx=-1), **t),
+            {"weight": EMB_W},
+            indices=10,
+        ),
+    ),
+    ("Add", Case("residual", [[3, 4], [3, 4]], {}, function(torch.add))),
+    ("Add", Case("three_broadcast", [[3, 4], [1, 4], [3, 1]], {}, function(_sum), fmt="json")),
+    ("Multiply", Case("gate", [[5], [5]], {}, function(torch.mul))),
+    ("Multiply", Case("three_broadcast", [[2, 3], [2, 1], [1, 3]], {}, function(_product))),
+    ("Concat", Case("last_dim", [[3, 2], [3, 4]], {}, function(lambda a, b: torch.cat([a, b], dim=-1)))),
+    (
+        "Concat",
+        Case("dim_1_three", [[2, 3], [1, 3], [4, 3]], {"dim": 1}, function(lambda *xs: torch.cat(xs, dim=1))),
+    ),
 ]
 
 
@@ -248,14 +515,17 @@ def document_for(layer_type: str, case: Case, dtype: str = "float32") -> dict:
     layer = {"name": "layer", "type": layer_type, **case.params, **{k: v.tolist() for k, v in case.tensors.items()}}
     if len(names) > 1:
         layer["inputs"] = names
+    index_dtype = {"dtype": "int64"} if case.indices else {}
     return {
         "dtype": dtype,
-        "inputs": [{"name": n, "shape": s} for n, s in zip(names, case.shapes)],
+        "inputs": [{"name": n, "shape": s, **index_dtype} for n, s in zip(names, case.shapes)],
         "layers": [layer],
     }
 
 
 def batch(case: Case, size: int, dtype=torch.float32) -> list[torch.Tensor]:
+    if case.indices:
+        return [torch.randint(case.indices, (size, *shape)) for shape in case.shapes]
     return [torch.randn(size, *shape, dtype=dtype) * case.scale for shape in case.shapes]
 
 
