@@ -52,12 +52,10 @@ def _check_budget(built: list[BuiltLayer], modules, max_parameters: int) -> None
 
 def _sources(definition: Definition, layer: LayerDef, previous: str | None) -> tuple[str, ...]:
     if layer.inputs is None:
-        if previous is None and len(definition.inputs) == 1:
-            return (definition.inputs[0].name,)
-        if previous is None:
+        if previous is None and len(definition.inputs) > 1:
             names = [i.name for i in definition.inputs]
             raise DefinitionError(f"{layer.where}: the model has inputs {names}; name the ones it takes in `inputs`")
-        sources = (previous,)
+        sources = (previous or definition.inputs[0].name,)
     else:
         sources = tuple(layer.inputs)
     known = [i.name for i in definition.inputs] + [d.name for d in definition.layers[: layer.index]]
