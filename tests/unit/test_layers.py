@@ -588,6 +588,10 @@ def test_dropout_in_eval_is_the_identity(tmp_path):
         ("BatchNorm1d", [[6, 9]], {}, {"num_features": 6}),
         ("LayerNorm", [[3, 7]], {}, {"normalized_shape": [7]}),
         ("RMSNorm", [[3, 7]], {}, {"normalized_shape": [7]}),
+        ("Conv1d", [[3, 7]], {"out_channels": 2, "kernel_size": 3}, {"in_channels": 3}),
+        ("Conv2d", [[3, 5, 5]], {"out_channels": 2, "kernel_size": 3}, {"in_channels": 3}),
+        ("GroupNorm", [[6, 4]], {"num_groups": 3}, {"num_channels": 6}),
+        ("InstanceNorm1d", [[6, 4]], {}, {"num_features": 6}),
     ],
 )
 def test_omitted_sizes_are_inferred_from_the_input_shape(tmp_path, layer_type, shapes, params, inferred):
@@ -861,3 +865,135 @@ def test_yaml_exponents_without_a_dot_are_numbers(tmp_path):
     _, stack = load_stack(folder)
     assert stack.layers[0].weight.tolist() == [[pytest.approx(1e-6), 20.0]]
     assert stack.built[1].params["eps"] == 1e-6
+
+
+# --- more of torch.nn: seeds, weights files, multiply-adds ------------------------------------------
+
+
+def test_seeded_init_of_convolutions_prelu_embeddings_and_norms(tmp_path):
+    document = {
+        "inputs": [{"name": "x", "shape": [4, 6, 6]}, {"name": "ids", "shape": [50], "dtype": "int64"}],
+        "init": {"seed": 5},
+        "layers": [
+            {"name": "conv", "type": "Conv2d", "inputs": ["x"], "out_channels": 4, "kernel_size": [3, 2], "groups": 2},
+            {"name": "gn", "type": "GroupNorm", "num_groups": 2},
+            {"name": "act", "type": "PReLU", "num_parameters": 4, "init": 0.1},
+            {"name": "flat", "type": "Flatten", "start_dim": 2},
+            {"name": "norm", "type": "InstanceNorm1d", "affine": True, "track_running_stats": True},
+            {
+                "name": "emb",
+                "type": "Embedding",
+                "inputs": ["ids"],
+                "num_embeddings": 100,
+                "embedding_dim": 20,
+                "padding_idx": 3,
+            },
+        ],
+        "outputs": ["norm", "emb"],
+    }
+    stack = load(tmp_path / "model", document)
+    conv, gn, act, _, norm, emb = stack.layers
+    bound = 1 / math.sqrt(4 // 2 * 3 * 2)  # in_channels / groups × kernel size
+    for tensor in (conv.weight, conv.bias):
+        assert bound / 2 < tensor.abs().max() <= bound
+    assert torch.equal(gn.weight, torch.ones(4)) and torch.equal(gn.bias, torch.zeros(4))
+    assert torch.equal(act.weight, torch.full((4,), 0.1))
+    assert torch.equal(norm.running_mean, torch.zeros(4)) and torch.equal(norm.running_var, torch.ones(4))
+    assert torch.equal(emb.weight[3], torch.zeros(20))  # the padding row, as torch leaves it
+    drawn = torch.cat([emb.weight[:3], emb.weight[4:]]).double()
+    assert abs(drawn.mean()) < 0.1 and 0.9 < drawn.std() < 1.1  # N(0, 1)
+    again = load(tmp_path / "again" / "model", document)
+    assert all(torch.equal(a, b) for a, b in zip(state(stack).values(), state(again).values()))
+
+
+def test_new_layer_tensors_load_from_a_weights_file(tmp_path):
+    document = {
+        "inputs": [{"name": "x", "shape": [2, 9]}, {"name": "ids", "shape": [9], "dtype": "int32"}],
+        "weights": "weights.safetensors",
+        "layers": [
+            {"name": "emb", "type": "Embedding", "inputs": ["ids"], "num_embeddings": 7, "embedding_dim": 2},
+            {"name": "conv", "type": "Conv1d", "inputs": ["x"], "out_channels": 4, "kernel_size": 3, "padding": 1},
+            {"name": "gn", "type": "GroupNorm", "num_groups": 2},
+            {"name": "act", "type": "PReLU", "num_parameters": 4},
+            {"name": "norm", "type": "InstanceNorm1d", "affine": True, "track_running_stats": True},
+        ],
+        "outputs": ["emb", "norm"],
+    }
+    tensors = {
+        "emb.weight": rand(7, 2),
+        "conv.weight": rand(4, 2, 3),
+        "conv.bias": rand(4),
+        "gn.weight": rand(4),
+        "gn.bias": rand(4),
+        "act.weight": rand(4),
+        "norm.weight": rand(4),
+        "norm.bias": rand(4),
+        "norm.running_mean": rand(4),
+        "norm.running_var": np.abs(rand(4)) + 0.5,
+        "norm.num_batches_tracked": np.array(9, np.int64),
+    }
+    folder = write_definition(tmp_path / "model", document)
+    safetensors.numpy.save_file(tensors, folder / "weights.safetensors")
+    _, stack = load_stack(folder)
+
+    def part(prefix):
+        return {k.split(".", 1)[1]: v for k, v in tensors.items() if k.startswith(prefix + ".")}
+
+    reference = nn.Sequential(
+        with_state(nn.Conv1d(2, 4, 3, padding=1), **part("conv")),
+        with_state(nn.GroupNorm(2, 4), **part("gn")),
+        with_state(nn.PReLU(4), **part("act")),
+        with_state(nn.InstanceNorm1d(4, affine=True, track_running_stats=True), **part("norm")),
+    ).eval()
+    embedding = with_state(nn.Embedding(7, 2), **part("emb"))
+    x, ids = torch.randn(5, 2, 9), torch.randint(7, (5, 9), dtype=torch.int32)
+    emb, out = stack(x, ids)
+    assert torch.allclose(out, reference(x), rtol=1e-5, atol=1e-6)
+    assert torch.equal(emb, embedding(ids))
+
+
+@pytest.mark.parametrize(
+    ("layer_type", "shape", "params", "macs"),
+    [
+        # out elements × in_channels / groups × kernel size
+        ("Conv1d", [3, 10], {"out_channels": 4, "kernel_size": 3}, (4 * 8) * 3 * 3),
+        ("Conv1d", [4, 10], {"out_channels": 6, "kernel_size": 3, "groups": 2, "padding": "same"}, (6 * 10) * 2 * 3),
+        ("Conv2d", [2, 6, 5], {"out_channels": 4, "kernel_size": [3, 2], "stride": 2}, (4 * 2 * 2) * 2 * 6),
+        ("Conv2d", [2, 5, 5], {"out_channels": 2, "kernel_size": 3, "bias": False}, (2 * 3 * 3) * 2 * 9),
+        # one multiply-add per window value; MaxPool compares only
+        ("AvgPool1d", [3, 8], {"kernel_size": 2}, (3 * 4) * 2),
+        ("AvgPool2d", [2, 6, 4], {"kernel_size": 2}, (2 * 3 * 2) * 4),
+        ("MaxPool2d", [2, 6, 4], {"kernel_size": 2}, 0),
+        # windows of 10 values into 4: [0, 3), [2, 5), [5, 8), [7, 10): 3 values each
+        ("AdaptiveAvgPool1d", [2, 10], {"output_size": 4}, 2 * 4 * 3),
+        # 7 rows into 3: [0, 3), [2, 5), [4, 7): 9 values; 5 columns kept: 5 windows of 1
+        ("AdaptiveAvgPool2d", [2, 7, 5], {"output_size": [3, None]}, 2 * 9 * 5),
+        ("AdaptiveAvgPool2d", [3, 5, 4], {"output_size": 1}, 3 * 20),
+        ("GroupNorm", [4, 5], {"num_groups": 2}, 20),
+        ("InstanceNorm1d", [3, 5], {}, 15),
+        ("PReLU", [6], {}, 0),
+        ("Hardtanh", [6], {}, 0),
+    ],
+)
+def test_multiply_adds_per_sample(tmp_path, layer_type, shape, params, macs):
+    document = {
+        "inputs": [{"name": "x", "shape": shape}],
+        "init": {"seed": 0},
+        "layers": [{"name": "layer", "type": layer_type, **params}],
+    }
+    built = load(tmp_path / "model", document).built[0]
+    assert built.definition.type.macs(built.params, list(built.input_shapes), built.output_shape) == macs
+
+
+@pytest.mark.parametrize(
+    ("layer_type", "shapes", "macs"),
+    [("Add", [[3, 4], [3, 4]], 0), ("Multiply", [[3, 4], [1, 4], [3, 1]], 2 * 12), ("Concat", [[3, 2], [3, 4]], 0)],
+)
+def test_multiply_adds_of_combinators(tmp_path, layer_type, shapes, macs):
+    names = [f"x{i}" for i in range(len(shapes))]
+    document = {
+        "inputs": [{"name": n, "shape": s} for n, s in zip(names, shapes)],
+        "layers": [{"name": "layer", "type": layer_type, "inputs": names}],
+    }
+    built = load(tmp_path / "model", document).built[0]
+    assert built.definition.type.macs(built.params, list(built.input_shapes), built.output_shape) == macs
