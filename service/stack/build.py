@@ -6,7 +6,7 @@ from pathlib import Path
 from ..dtypes import BY_NAME, DType
 from ..errors import DefinitionError
 from .definition import Definition, LayerDef, load_definition
-from .layers import ParamError, ShapeMismatch
+from .shapes import ParamError, ShapeMismatch
 from .stack import BuiltLayer, LayerStack
 from .weights import assign_tensors, expected_tensors, gather_tensors
 
