@@ -98,7 +98,7 @@ def encode_json(document) -> bytes:
 
 
 def decode_input(tensor: dict, spec: TensorSpec, blob: memoryview | None = None) -> np.ndarray:
-    """One request input ({name, shape, datatype, data}, or its raw bytes) in the model's dtype."""
+    """One request input ({name, shape, datatype, data}, or its raw bytes) in the input's dtype."""
     where = f"input {spec.name!r}"
     datatype = tensor["datatype"]
     if datatype not in PROTOCOL_DATATYPES:
@@ -120,7 +120,7 @@ def decode_input(tensor: dict, spec: TensorSpec, blob: memoryview | None = None)
 
 
 def numbers_to_array(data, rank: int, spec: TensorSpec, where: str) -> np.ndarray:
-    """JSON numbers, flat or nested `rank` deep, as an array of the model's dtype; nothing else."""
+    """JSON numbers, flat or nested `rank` deep, as an array of the input's dtype; nothing else (integers only for indices)."""
     if not isinstance(data, list):
         raise BadRequest(f"{where}: data must be a list of numbers, got {_json_type(data)}")
     depth = rank if data and isinstance(data[0], list) else 1

@@ -103,3 +103,13 @@ def test_sharpen_is_an_unsharp_mask(models_dir):
     assert np.allclose(out.numpy(), expected, atol=1e-6)
     _, stack = load_stack(models_dir / "sharpen")
     assert [b.sources for b in stack.built] == [("signal",), ("signal", "edges"), ("sharpened",)]
+
+
+def test_review_adds_up_word_scores_and_squashes_them(models_dir):
+    _, stack = load_stack(models_dir / "review")
+    words = torch.tensor([[2, 5, 0, 0], [4, 1, 5, 0], [3, 3, 3, 3]])
+    (out,) = stack(words)
+    scores = {0: 0.0, 1: 1.0, 2: 2.0, 3: -1.0, 4: -2.0, 5: 0.0}
+    expected = [[math.tanh(sum(scores[w] for w in row))] for row in words.tolist()]
+    assert out.tolist() == [pytest.approx(row, abs=1e-6) for row in expected]
+    assert out[:2].flatten().tolist() == pytest.approx([0.9640276, -0.7615942], abs=1e-6)
