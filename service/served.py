@@ -38,7 +38,7 @@ class TensorSpec:
 
     def check_indices(self, array: np.ndarray) -> None:
         """Indices outside the table would make torch fail mid-forward: refuse them first."""
-        if self.index_limit is None:
+        if self.index_limit is None or array.size == 0:  # an empty batch is refused for its size
             return
         limit, layer = self.index_limit
         low, high = int(array.min()), int(array.max())

@@ -48,7 +48,9 @@ class LayerStack(nn.Module):
         limits = {}
         for layer in self.built:
             bound = layer.definition.type.index_bound
-            for source in layer.sources if bound else ():
+            if bound is None:
+                continue
+            for source in layer.sources:
                 limit = (layer.params[bound], layer.name)
                 limits[source] = min(limits.get(source, limit), limit)
         return limits

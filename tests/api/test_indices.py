@@ -103,6 +103,15 @@ def test_trace_shows_the_indices_and_the_lookup(words):
         (body([[True, 2, 3], [0, 0, 0]]), "values must all be integers (a boolean found)"),
         (body(IDS, datatype="FP32"), "input 'ids': datatype FP32 does not match the model's INT64"),
         (body(IDS, datatype="INT32"), "input 'ids': datatype INT32 does not match the model's INT64"),
+        (
+            {
+                "inputs": [
+                    {"name": "ids", "shape": [0, 3], "datatype": "INT64", "data": []},
+                    {"name": "scale", "shape": [0, 1], "datatype": "FP32", "data": []},
+                ]
+            },
+            "batch size 0 is outside 1..1024",
+        ),
     ],
 )
 def test_bad_indices_are_refused_with_400(words, request_body, fragment):
