@@ -50,6 +50,10 @@ def random_params(rng: random.Random, kind: str, dims: int) -> dict:
     return params | {key: value for key, value in optional.items() if rng.random() < 0.5}
 
 
+def with_channels(params: dict, shape) -> dict:
+    return {**params, "in_channels": shape[0]} if "in_channels" in params else params
+
+
 def inferred(layer_type, params, shape):
     try:
         return layer_type.infer(params, [shape])
@@ -83,13 +87,8 @@ def test_shape_rules_agree_with_torch(seed):
         except ValidationError:
             continue
         ours = inferred(layer_type, params, shape)
-        built = (
-            ours[0]
-            if isinstance(ours, tuple)
-            else {**params, "in_channels": shape[0]}
-            if "in_channels" in params
-            else params
-        )
+        # where we refuse, torch gets the channels we would have inferred, and must fail too
+        built = ours[0] if isinstance(ours, tuple) else with_channels(params, shape)
         theirs = torch_output_shape(layer_type, built, shape)
         if isinstance(ours, Exception):
             assert isinstance(theirs, Exception), (kind, params, shape, str(ours), theirs)
