@@ -32,7 +32,7 @@ class HealthMonitor:
         self.layers = []
         offset = 2  # counters[0]: samples seen, counters[1]: forward passes observed
         for layer in stack.built:
-            rule = layer.definition.type.health
+            rule = layer.health
             if rule is not None:
                 neurons = int(np.prod(layer.output_shape))
                 self.layers.append(WatchedLayer(layer.name, layer.definition.type.name, rule, neurons, offset))

@@ -153,6 +153,15 @@ def test_dense_maps_the_point(client):
     assert result.output().tolist() == [pytest.approx([1.2, 3.6, 0.65], abs=TOLERANCE)]
 
 
+def test_review_takes_indices_as_lists_or_int64_arrays(client):
+    from_lists = client.infer("review", [[2, 5, 0, 0], [4, 1, 5, 0]]).output()  # INT64 from the metadata
+    from_array = client.infer("review", np.array([[2, 5, 0, 0], [4, 1, 5, 0]], dtype=np.int64)).output()
+    assert from_lists.tolist() == from_array.tolist()
+    assert from_lists.ravel().tolist() == pytest.approx([0.9640276, -0.7615942], abs=TOLERANCE)
+    with pytest.raises(BadRequest, match="index 6 is out of range for layer 'scores', which has 6 embeddings"):
+        client.infer("review", [[6, 0, 0, 0]])
+
+
 def test_matcher_relates_two_named_inputs(client):
     rng = np.random.default_rng(0)
     x1 = rng.standard_normal((4, 5)).astype(np.float32)
