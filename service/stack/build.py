@@ -39,13 +39,21 @@ def load_stack(folder: Path, max_parameters: int = DEFAULT_MAX_PARAMETERS) -> tu
 
 
 def _check_budget(built: list[BuiltLayer], modules, max_parameters: int) -> None:
-    """Refuse a model too big to hold before any of its tensors is allocated (the modules are on meta)."""
+    """Refuse a model too big to hold before any of its tensors is allocated (the modules are on
+    meta), and one layer whose output for a single sample would be as big (a pool or padding
+    can make one without any parameter)."""
     total = 0
     for layer, module in zip(built, modules):
         total += sum(math.prod(shape) for shape in expected_tensors(module).values())
         if total > max_parameters:
             raise DefinitionError(
                 f"{layer.definition.where}: the model needs {total:,} parameter values up to this layer, "
+                f"over the limit of {max_parameters:,} (LAYERSERVE_MAX_MODEL_PARAMETERS)"
+            )
+        values = math.prod(layer.output_shape)
+        if values > max_parameters:
+            raise DefinitionError(
+                f"{layer.definition.where}: its output {list(layer.output_shape)} holds {values:,} values per sample, "
                 f"over the limit of {max_parameters:,} (LAYERSERVE_MAX_MODEL_PARAMETERS)"
             )
 

@@ -898,6 +898,21 @@ def test_a_billion_parameter_layer_is_refused_before_any_allocation(tmp_path):
     assert peak < 50 * 1024 * 1024
 
 
+def test_a_layer_with_a_huge_output_and_no_parameters_is_refused_before_it_runs(tmp_path):
+    folder = tmp_path / "pool"
+    folder.mkdir()
+    (folder / "model.yaml").write_text(
+        "inputs: [{name: x, shape: [1, 4, 4]}]\n"
+        "layers:\n  - {name: blowup, type: AdaptiveAvgPool2d, output_size: [100000, 100000]}\n"
+    )
+    with pytest.raises(DefinitionError) as caught:
+        load_stack(folder, max_parameters=10_000_000)
+    assert "layer 'blowup' (#0, AdaptiveAvgPool2d): its output [1, 100000, 100000] holds 10,000,000,000 values" in (
+        caught.value.message
+    )
+    assert "LAYERSERVE_MAX_MODEL_PARAMETERS" in caught.value.message
+
+
 def test_an_oversized_definition_file_is_refused_unread(tmp_path, monkeypatch):
     from service.stack import definition
 
