@@ -95,7 +95,7 @@ class ELUParams(Schema):
 
 
 class SoftplusParams(Schema):
-    beta = finite_float(1.0)
+    beta = finite_float(1.0, validate=validate.NoneOf([0.0], error="must not be 0 (Softplus divides by beta)"))
     threshold = finite_float(20.0)
 
 

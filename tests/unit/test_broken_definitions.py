@@ -404,6 +404,11 @@ CASES = [
         ("model.yaml", "'act' (CELU)", "alpha: must not be 0"),
     ),
     Broken(
+        "softplus_beta_zero",
+        doc({"name": "act", "type": "Softplus", "beta": 0}),
+        ("model.yaml", "'act' (Softplus)", "beta: must not be 0"),
+    ),
+    Broken(
         "softshrink_negative_lambd",
         doc({"name": "act", "type": "Softshrink", "lambd": -1}),
         ("model.yaml", "'act' (Softshrink)", "lambd:", "greater than or equal to 0"),
