@@ -11,6 +11,9 @@ SETTINGS = {
     "MAX_BODY_BYTES": ("LAYERSERVE_MAX_BODY_BYTES", 64 * 1024 * 1024),
     "MAX_MODEL_PARAMETERS": ("LAYERSERVE_MAX_MODEL_PARAMETERS", 500_000_000),
     "REQUEST_LOG": ("LAYERSERVE_REQUEST_LOG", True),
+    "METRICS": ("LAYERSERVE_METRICS", True),
+    # set by gunicorn.conf.py for its workers: where they write their metrics ("": this process only)
+    "METRICS_DIR": ("PROMETHEUS_MULTIPROC_DIR", ""),
     "HEALTH_SAMPLE_EVERY": ("LAYERSERVE_HEALTH_SAMPLE_EVERY", 10),
     "TRACE_MAX_VALUES": ("LAYERSERVE_TRACE_MAX_VALUES", 4096),
     # process settings (gunicorn.conf.py)

@@ -5,6 +5,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .errors import DefinitionError, ModelNotReady, UnknownModel, UnknownVersion
+from .metrics import NO_METRICS, Metrics
 from .served import ServedModel
 from .stack import load_stack
 
@@ -44,9 +45,15 @@ class ModelEntry:
 
 class ModelRepository:
     def __init__(
-        self, root: Path, max_batch_size: int, health_sample_every: int = 0, max_parameters: int = 500_000_000
+        self,
+        root: Path,
+        max_batch_size: int,
+        health_sample_every: int = 0,
+        max_parameters: int = 500_000_000,
+        metrics: Metrics = NO_METRICS,
     ):
         self.root = Path(root)
+        self.metrics = metrics
         self.max_batch_size = max_batch_size
         self.health_sample_every = health_sample_every
         self.max_parameters = max_parameters
@@ -69,7 +76,9 @@ class ModelRepository:
             log.exception("model %s failed to load with an unexpected error", folder.name)
             return ModelEntry(folder.name, error="unexpected error while loading; see the server log")
         log.info("model %s version %s loaded", folder.name, definition.version)
-        model = ServedModel(definition, stack, self.max_batch_size, self.health_sample_every)
+        model = ServedModel(
+            definition, stack, self.max_batch_size, self.health_sample_every, self.metrics.for_model(folder.name)
+        )
         return ModelEntry(folder.name, model)
 
     def warm_up(self) -> None:

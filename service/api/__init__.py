@@ -24,8 +24,12 @@ def repository(app: Flask | None = None) -> ModelRepository:
     return (app or current_app).extensions["layerserve"]
 
 
+# Inference served by Flask views (V2 infer is served by InferRoute), and their protocol label.
+INFERENCE_ENDPOINTS = {"v1.model_predict": "v1"}
+
+
 def init_api(app: Flask) -> None:
-    from . import layers, trace, v1, v2
+    from . import layers, metrics, trace, v1, v2
 
     app.config.update(
         API_TITLE="layerserve",
@@ -40,9 +44,17 @@ def init_api(app: Flask) -> None:
         api.register_blueprint(blueprint)
     document_infer_route(api)
     register_error_handlers(app)
+    if app.config["METRICS"]:
+        api.register_blueprint(metrics.blp)
     request_log = RequestLog(app.config["REQUEST_LOG"])
     app.extensions["layerserve.request_log"] = request_log
-    app.wsgi_app = InferRoute(app.wsgi_app, repository(app), app.config["MAX_CONTENT_LENGTH"], request_log)
+    app.wsgi_app = InferRoute(
+        app.wsgi_app,
+        repository(app),
+        app.config["MAX_CONTENT_LENGTH"],
+        request_log,
+        app.extensions["layerserve.metrics"],
+    )
     app.before_request(_start_request)
     app.after_request(_finish_request)
 
@@ -54,13 +66,14 @@ def _start_request():
 
 def _finish_request(response):
     response.headers[request_id.HEADER] = g.get("request_id", "")
+    started = g.get("started", time.perf_counter())
+    model = (request.view_args or {}).get("name")
     current_app.extensions["layerserve.request_log"].write(
-        g.request_id,
-        request.method,
-        request.path,
-        response.status_code,
-        g.get("started", time.perf_counter()),
-        model=(request.view_args or {}).get("name"),
-        error=g.get("error"),
+        g.request_id, request.method, request.path, response.status_code, started, model=model, error=g.get("error")
     )
+    protocol = INFERENCE_ENDPOINTS.get(request.endpoint)
+    if protocol is not None:
+        current_app.extensions["layerserve.metrics"].inference_request(
+            model, protocol, response.status_code, time.perf_counter() - started
+        )
     return response

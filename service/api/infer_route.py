@@ -15,6 +15,7 @@ from werkzeug.routing import Rule
 from ..codec import BINARY_CONTENT_TYPE, BINARY_HEADER, JSON_CONTENT_TYPE, binary_response, encode_json, read_body
 from ..errors import BadRequest, BodyTooLarge, MethodNotAllowed, ServiceError
 from ..inference import infer
+from ..metrics import Metrics
 from ..repository import ModelRepository
 from .fastcheck import compile_schema
 from .request_id import ENVIRON_KEY, HEADER, resolve_request_id
@@ -33,11 +34,14 @@ check_infer_request = compile_schema(InferRequestSchema)
 
 
 class InferRoute:
-    def __init__(self, next_app, repository: ModelRepository, max_body_bytes: int, request_log: RequestLog):
+    def __init__(
+        self, next_app, repository: ModelRepository, max_body_bytes: int, request_log: RequestLog, metrics: Metrics
+    ):
         self.next_app = next_app
         self.repository = repository
         self.max_body_bytes = max_body_bytes
         self.request_log = request_log
+        self.metrics = metrics
 
     def __call__(self, environ, start_response):
         match = INFER_PATH.match(environ.get("PATH_INFO", ""))
@@ -63,6 +67,7 @@ class InferRoute:
             headers.append(("Content-Type", JSON_CONTENT_TYPE))
         start_response(f"{status} {_REASONS.get(status, '')}", headers)
         self.request_log.write(request_id, environ["REQUEST_METHOD"], environ["PATH_INFO"], status, started, **details)
+        self.metrics.inference_request(match["name"], "v2", status, time.perf_counter() - started)
         return [body]
 
     def _infer(self, environ, name: str, version: str | None, details: dict):
