@@ -31,7 +31,7 @@ BATCH_SIZE_BUCKETS = tuple(2**i for i in range(11))
 class ModelMetrics:
     """One model's forward-pass observations, with its label values bound."""
 
-    def __init__(self, queue: Histogram, compute: Histogram, batch_size: Histogram):
+    def __init__(self, queue: Histogram | None, compute: Histogram, batch_size: Histogram):
         self._queue = queue
         self._compute = compute
         self._batch_size = batch_size
@@ -105,8 +105,10 @@ class Metrics:
         self._known_models: frozenset[str] = frozenset()
         self._request_children: dict[tuple[str, str, int], tuple] = {}
 
-    def for_model(self, name: str) -> ModelMetrics:
-        return ModelMetrics(self._queue.labels(name), self._compute.labels(name), self._batch_size.labels(name))
+    def for_model(self, name: str, batched: bool) -> ModelMetrics:
+        """A model without dynamic batching has no queue: no queue series for it."""
+        queue = self._queue.labels(name) if batched else None
+        return ModelMetrics(queue, self._compute.labels(name), self._batch_size.labels(name))
 
     def watch_models(self, repository) -> None:
         """Report the repository's models and their states, and label requests by their names."""
@@ -160,7 +162,7 @@ class _ModelStateCollector:
 class _NoMetrics:
     """LAYERSERVE_METRICS off: nothing observed, nothing to expose."""
 
-    def for_model(self, name: str) -> ModelMetrics:
+    def for_model(self, name: str, batched: bool) -> ModelMetrics:
         return NO_MODEL_METRICS
 
     def watch_models(self, repository) -> None:

@@ -77,7 +77,11 @@ class ModelRepository:
             return ModelEntry(folder.name, error="unexpected error while loading; see the server log")
         log.info("model %s version %s loaded", folder.name, definition.version)
         model = ServedModel(
-            definition, stack, self.max_batch_size, self.health_sample_every, self.metrics.for_model(folder.name)
+            definition,
+            stack,
+            self.max_batch_size,
+            self.health_sample_every,
+            self.metrics.for_model(folder.name, batched=definition.dynamic_batching is not None),
         )
         return ModelEntry(folder.name, model)
 
