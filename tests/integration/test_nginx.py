@@ -26,7 +26,15 @@ from .test_server import FOLD_REQUEST, FOLD_RESULT, request_records
 pytestmark = pytest.mark.integration
 
 TEMPLATE = ROOT / "deploy" / "nginx" / "default.conf.template"
-COMPOSE_UPSTREAM = "layerserve:8000"  # the compose service's name and port in LAYERSERVE_UPSTREAMS
+COMPOSE_UPSTREAM = "layerserve:8000"
+# nginx's compiled-in temp paths are under /var/lib/nginx; these keep everything in the test's folder
+NGINX_TEMP_PATHS = (
+    "client_body",
+    "proxy",
+    "fastcgi",
+    "uwsgi",
+    "scgi",
+)  # the compose service's name and port in LAYERSERVE_UPSTREAMS
 
 
 def render(template: str, environment: dict[str, str]) -> str:
@@ -59,8 +67,7 @@ class Nginx:
             f"pid {folder}/nginx.pid;\nerror_log {folder}/error.log notice;\n"
             "events { worker_connections 256; }\n"
             f"http {{\n  access_log {folder}/access.log;\n"
-            + "".join(f"  {kind}_temp_path {folder}/{kind}_temp;\n" for kind in ("client_body", "proxy"))
-            + "".join(f"  {kind}_temp_path {folder}/{kind}_temp;\n" for kind in ("fastcgi", "uwsgi", "scgi"))
+            + "".join(f"  {kind}_temp_path {folder}/{kind}_temp;\n" for kind in NGINX_TEMP_PATHS)
             + f"  include {folder}/default.conf;\n}}\n"
         )
         self.folder = folder
