@@ -8,6 +8,7 @@ from flask import Flask
 from . import config
 from .api import init_api
 from .explorer import register_explorer
+from .metrics import NO_METRICS, Metrics
 from .reload import SharedModelState, WorkerSync
 from .repository import ModelRepository
 
@@ -25,13 +26,16 @@ def create_app(test_config: dict | None = None) -> Flask:
     app.config["MAX_CONTENT_LENGTH"] = app.config["MAX_BODY_BYTES"]
     logging.basicConfig(level=app.config["LOG_LEVEL"].upper())
 
+    metrics = Metrics(app.config["METRICS_DIR"]) if app.config["METRICS"] else NO_METRICS
     repository = ModelRepository(
         Path(app.config["MODELS_DIR"]),
         app.config["MAX_BATCH_SIZE"],
         app.config["HEALTH_SAMPLE_EVERY"],
         app.config["MAX_MODEL_PARAMETERS"],
+        metrics,
     )
     repository.load_all()
+    metrics.watch_models(repository)
     # made here, before gunicorn forks: every worker shares it (see reload.py)
     sync = WorkerSync(repository, SharedModelState(), confirm_timeout_s=app.config["TIMEOUT"])
     if not app.config["DEFER_WARM_UP"]:
@@ -39,6 +43,7 @@ def create_app(test_config: dict | None = None) -> Flask:
         sync.start(watch=False)  # one process: nobody else to follow
     app.extensions["layerserve"] = repository
     app.extensions["layerserve.sync"] = sync
+    app.extensions["layerserve.metrics"] = metrics
     init_api(app)
     register_explorer(app)
     return app

@@ -13,6 +13,9 @@ SETTINGS = {
     "MAX_BODY_BYTES": ("LAYERSERVE_MAX_BODY_BYTES", 64 * 1024 * 1024),
     "MAX_MODEL_PARAMETERS": ("LAYERSERVE_MAX_MODEL_PARAMETERS", DEFAULT_MAX_PARAMETERS),
     "REQUEST_LOG": ("LAYERSERVE_REQUEST_LOG", True),
+    "METRICS": ("LAYERSERVE_METRICS", True),
+    # set by gunicorn.conf.py for its workers: where they write their metrics ("": this process only)
+    "METRICS_DIR": ("PROMETHEUS_MULTIPROC_DIR", ""),
     "HEALTH_SAMPLE_EVERY": ("LAYERSERVE_HEALTH_SAMPLE_EVERY", 10),
     "TRACE_MAX_VALUES": ("LAYERSERVE_TRACE_MAX_VALUES", 4096),
     "ADMIN_TOKEN": ("LAYERSERVE_ADMIN_TOKEN", ""),  # empty: the repository endpoints are disabled

@@ -5,6 +5,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .errors import DefinitionError, ModelNotReady, UnknownModel, UnknownVersion
+from .metrics import NO_METRICS, Metrics
 from .served import ServedModel
 from .stack import load_stack
 from .stack.build import DEFAULT_MAX_PARAMETERS
@@ -50,8 +51,10 @@ class ModelRepository:
         max_batch_size: int,
         health_sample_every: int = 0,
         max_parameters: int = DEFAULT_MAX_PARAMETERS,
+        metrics: Metrics = NO_METRICS,
     ):
         self.root = Path(root)
+        self.metrics = metrics
         self.max_batch_size = max_batch_size
         self.health_sample_every = health_sample_every
         self.max_parameters = max_parameters
@@ -111,7 +114,13 @@ class ModelRepository:
             log.exception("model %s failed to load with an unexpected error", name)
             raise DefinitionError("unexpected error while loading; see the server log") from None
         log.info("model %s version %s loaded", name, definition.version)
-        return ServedModel(definition, stack, self.max_batch_size, self.health_sample_every)
+        return ServedModel(
+            definition,
+            stack,
+            self.max_batch_size,
+            self.health_sample_every,
+            self.metrics.for_model(name, batched=definition.dynamic_batching is not None),
+        )
 
     def warm_up(self) -> None:
         """Runs in each worker. A model whose warm-up fails is served by none: it is reported

@@ -3,6 +3,7 @@
 import contextlib
 import logging
 import threading
+import time
 from dataclasses import dataclass
 
 import numpy as np
@@ -12,6 +13,7 @@ from .batching import DynamicBatcher
 from .dtypes import BY_NAME, DType
 from .errors import BadRequest
 from .health_monitor import HealthMonitor
+from .metrics import NO_MODEL_METRICS, ModelMetrics
 from .stack import Definition, LayerStack
 from .stack.optimize import optimize
 
@@ -87,7 +89,14 @@ def _pad(array: np.ndarray, rows: int) -> np.ndarray:
 
 
 class ServedModel:
-    def __init__(self, definition: Definition, stack: LayerStack, max_batch_size: int, health_sample_every: int = 0):
+    def __init__(
+        self,
+        definition: Definition,
+        stack: LayerStack,
+        max_batch_size: int,
+        health_sample_every: int = 0,
+        metrics: ModelMetrics = NO_MODEL_METRICS,
+    ):
         self.definition = definition
         self.stack = stack
         self.name = definition.name
@@ -102,7 +111,8 @@ class ServedModel:
         ]
         layer_shapes = {layer.name: layer.output_shape for layer in stack.built}
         self.outputs = [TensorSpec(name, dtype, layer_shapes[name]) for name in definition.outputs]
-        self.warmed_up = False
+        self.warmed_up = False  # also: warm-up passes are not served traffic, so not observed
+        self.metrics = metrics
         self.serving = optimize(stack) or stack  # what infer runs; `stack` stays what was declared
         self.batcher = self._batcher(definition.dynamic_batching)
         self.health = HealthMonitor(stack, health_sample_every)
@@ -136,6 +146,7 @@ class ServedModel:
         """The forward pass on numpy arrays. No parameter requires grad, so no graph is recorded
         and the cost of entering inference_mode (several µs) is saved."""
         use_torch_threads_here()
+        started = time.perf_counter()
         rows = inputs[0].shape[0]
         if self.batcher and rows < BATCH_INVARIANT_ROWS:
             inputs = [_pad(array, BATCH_INVARIANT_ROWS) for array in inputs]
@@ -146,13 +157,20 @@ class ServedModel:
             results = [values[name] for name in self.serving.output_names]
         else:
             results = self.serving.forward(*tensors)
-        return [result.numpy()[:rows] for result in results]
+        outputs = [result.numpy()[:rows] for result in results]
+        if self.warmed_up:
+            self.metrics.forward_pass(rows, time.perf_counter() - started)
+        return outputs
 
     def _batcher(self, config: dict | None) -> DynamicBatcher | None:
         if config is None:
             return None
         delay, preferred = config["max_queue_delay_microseconds"], config["preferred_batch_size"]
-        return DynamicBatcher(self.forward, self.max_batch_size, delay, preferred)
+        return DynamicBatcher(self.forward, self.max_batch_size, delay, preferred, self._waited)
+
+    def _waited(self, seconds: float) -> None:
+        if self.warmed_up:
+            self.metrics.queued(seconds)
 
     def warm_up(self) -> None:
         """Check the serving path against the declared stack, then one forward pass so the first

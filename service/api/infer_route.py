@@ -16,6 +16,7 @@ from werkzeug.routing import Rule
 from ..codec import BINARY_CONTENT_TYPE, BINARY_HEADER, JSON_CONTENT_TYPE, binary_response, encode_json, read_body
 from ..errors import BadRequest, BodyTooLarge, MethodNotAllowed, ServiceError
 from ..inference import infer
+from ..metrics import Metrics
 from ..repository import ModelRepository
 from .auth import InferenceToken
 from .fastcheck import compile_schema
@@ -40,12 +41,14 @@ class InferRoute:
         repository: ModelRepository,
         max_body_bytes: int,
         request_log: RequestLog,
+        metrics: Metrics,
         token: InferenceToken,
     ):
         self.next_app = next_app
         self.repository = repository
         self.max_body_bytes = max_body_bytes
         self.request_log = request_log
+        self.metrics = metrics
         self.token = token
 
     def __call__(self, environ, start_response):
@@ -74,6 +77,7 @@ class InferRoute:
             headers.append(("Content-Type", JSON_CONTENT_TYPE))
         start_response(_STATUS_LINES[status], headers)
         self.request_log.write(request_id, environ["REQUEST_METHOD"], environ["PATH_INFO"], status, started, **details)
+        self.metrics.inference_request(match["name"], "v2", status, time.perf_counter() - started)
         return [body]
 
     def _infer(self, environ, name: str, version: str | None, details: dict):
