@@ -3,7 +3,7 @@
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from .helpers import app_over, infer_body
+from .helpers import app_over, infer_body, write_models
 
 FOLD_X = infer_body("x", [[1.0, 0.0], [0.0, 1.0]])
 BATCHED = """\
@@ -106,3 +106,18 @@ def test_metrics_can_be_turned_off(model_folders):
     client = app.test_client()
     assert client.post("/v2/models/fold/infer", json=FOLD_X).status_code == 200
     assert client.get("/metrics").status_code == 404
+
+
+def test_a_model_loaded_after_start_is_counted_under_its_own_name(model_folders):
+    folders = model_folders(fold=None)
+    app = app_over(folders, REQUEST_LOG=False, ADMIN_TOKEN="t")
+    client = app.test_client()
+    write_models(folders, {"newcomer": BATCHED})
+    assert client.post("/v2/models/newcomer/infer", json=FOLD_X).status_code == 404
+    assert client.post("/v2/repository/models/newcomer/load", headers={"Authorization": "Bearer t"}).status_code == 200
+    assert client.post("/v2/models/newcomer/infer", json=FOLD_X).status_code == 200
+    found = samples(client)
+    assert value(found, "layerserve_inference_requests_total", model="", protocol="v2", status="404") == 1
+    assert value(found, "layerserve_inference_requests_total", model="newcomer", protocol="v2", status="200") == 1
+    assert value(found, "layerserve_compute_duration_seconds_count", model="newcomer") == 1
+    assert value(found, "layerserve_model_state", model="newcomer", version="1", state="READY") == 1
