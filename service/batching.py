@@ -21,6 +21,11 @@ from .deadline import Deadline, latest
 _RECHECK_S = 0.0002
 
 Forward = Callable[[list[np.ndarray], Deadline | None], list[np.ndarray]]
+WaitObserver = Callable[[float], None]
+
+
+def _ignore_wait(seconds: float) -> None:
+    pass
 
 
 @dataclass
@@ -28,14 +33,23 @@ class _Job:
     inputs: list[np.ndarray]
     rows: int
     deadline: Deadline | None
+    queued_at: float = field(default_factory=time.perf_counter)
     done: threading.Event = field(default_factory=threading.Event)
     outputs: list[np.ndarray] | None = None
     error: BaseException | None = None
 
 
 class DynamicBatcher:
-    def __init__(self, forward: Forward, max_batch_size: int, max_delay_us: int, preferred: list[int]):
+    def __init__(
+        self,
+        forward: Forward,
+        max_batch_size: int,
+        max_delay_us: int,
+        preferred: list[int],
+        observe_wait: WaitObserver = _ignore_wait,
+    ):
         self._forward = forward
+        self._observe_wait = observe_wait  # each request's seconds in the queue, from the batcher thread
         self._max_rows = max_batch_size
         self._target = min(max(preferred), max_batch_size) if preferred else max_batch_size
         self._max_delay = max_delay_us / 1e6
@@ -112,6 +126,9 @@ class DynamicBatcher:
                 continue
 
     def _execute(self, batch: list[_Job]) -> None:
+        started = time.perf_counter()
+        for job in batch:
+            self._observe_wait(started - job.queued_at)
         try:
             merged = [np.concatenate(parts) for parts in zip(*(job.inputs for job in batch))]
             outputs = self._forward(merged, latest([job.deadline for job in batch]))

@@ -12,13 +12,17 @@ from urllib.parse import quote
 import requests
 
 from . import exceptions
-from .retry import IDEMPOTENT_METHODS, RETRY_STATUSES, Retry
+from .retry import RETRY_STATUSES, Backoff
 
 log = logging.getLogger(__name__)
 
 DEFAULT_BASE_URL = "http://127.0.0.1:8000"
 DEFAULT_TIMEOUT = 10.0
 DEFAULT_DATATYPE = "FP32"
+# Inference is idempotent, so a request whose connection broke (the server died, its answer
+# was cut off) or that got 503 (not ready yet) is sent again this many times, after a backoff;
+# a timeout is not retried (it may still be running).
+DEFAULT_INFERENCE_RETRIES = 1
 
 DATATYPE_BY_DTYPE = {
     "bool": "BOOL",
@@ -46,13 +50,16 @@ class Client:
         timeout: float | None = DEFAULT_TIMEOUT,
         session: requests.Session | None = None,
         headers: Mapping[str, str] | None = None,
-        retries: int = 2,
+        inference_retries: int = DEFAULT_INFERENCE_RETRIES,
         backoff: float = 0.1,
         backoff_max: float = 2.0,
     ):
         self.base_url = base_url.rstrip("/")
+        if inference_retries < 0:
+            raise ValueError(f"inference_retries must not be negative, got {inference_retries}")
+        self.inference_retries = inference_retries
+        self.backoff = Backoff(backoff, backoff_max)
         self.timeout = timeout
-        self.retry = Retry(retries, backoff, backoff_max)
         self.headers = dict(headers or {})
         self.session = session if session is not None else requests.Session()
         self._owns_session = session is None
@@ -76,8 +83,6 @@ class Client:
 
     def server_metadata(self, **kwargs: Any) -> dict:
         return self._request("GET", "/v2", **kwargs)
-
-    # Probes are never retried: they report the state now, and a 503 is their answer.
 
     def is_live(self, **kwargs: Any) -> bool:
         return self._probe("/v2/health/live", "live", **kwargs)
@@ -134,26 +139,25 @@ class Client:
             payload["outputs"] = [{"name": output} for output in outputs]
         if request_id is not None:
             payload["id"] = request_id
-        path = _model_path(name, version) + "/infer"
-        body = self._request("POST", path, retry=True, json=payload, **kwargs)  # inference is idempotent
+        kwargs.setdefault("retries", self.inference_retries)
+        body = self._request("POST", _model_path(name, version) + "/infer", json=payload, **kwargs)
         return InferResult(body, as_numpy=want_numpy)
 
     def predict(self, name: str, instances: Any, **kwargs: Any) -> list:
         """Run the model through the V1 protocol; returns the "predictions" list."""
         path = f"/v1/models/{quote(name, safe='')}:predict"
         payload = {"instances": _plain_instances(instances)}
-        return self._request("POST", path, retry=True, json=payload, **kwargs)["predictions"]  # idempotent
+        kwargs.setdefault("retries", self.inference_retries)
+        return self._request("POST", path, json=payload, **kwargs)["predictions"]
 
     # Internals
 
-    def _request(self, method: str, path: str, retry: bool | None = None, **kwargs: Any) -> Any:
-        """Send (retried if `retry`, by default for idempotent methods) and decode the JSON answer."""
+    def _request(self, method: str, path: str, retries: int = 0, **kwargs: Any) -> Any:
+        """`retries`: times to send the request again on a broken connection or a 503 (idempotent requests only)."""
         kwargs.setdefault("timeout", self.timeout)
         kwargs["headers"] = {**self.headers, **(kwargs.get("headers") or {})}
         url = self.base_url + path
-        if retry is None:
-            retry = method in IDEMPOTENT_METHODS
-        response = self._send_with_retries(method, url, self.retry.retries if retry else 0, kwargs)
+        response = self._send_with_retries(method, url, retries, kwargs)
         if response.status_code >= 400:
             raise exceptions.error_from_response(response)
         return _decode_json(response)
@@ -174,7 +178,7 @@ class Client:
                 if response.status_code not in RETRY_STATUSES or attempt == retries:
                     return response
                 why = f"HTTP {response.status_code}"
-            wait = self.retry.delay(attempt, response)
+            wait = self.backoff.delay(attempt, response)
             attempt += 1
             log.info("%s %s: %s; retry %d of %d in %.2f s", method, url, why, attempt, retries, wait)
             time.sleep(wait)
@@ -195,7 +199,7 @@ class Client:
 
     def _probe(self, path: str, key: str, **kwargs: Any) -> bool:
         try:
-            body = self._request("GET", path, retry=False, **kwargs)
+            body = self._request("GET", path, **kwargs)
         except exceptions.NotReady:
             return False
         return bool(body.get(key, True)) if isinstance(body, dict) else True

@@ -1,4 +1,4 @@
-"""When the client sends a request again, and how long it waits first."""
+"""When the client sends an inference again, and how long it waits first."""
 
 from __future__ import annotations
 
@@ -8,25 +8,21 @@ import requests
 
 # 503: the server or model is not ready yet (starting, warming up, a worker being replaced).
 RETRY_STATUSES = frozenset({503})
-# Sending these twice has the effect of sending them once. POST is not among them; the
-# client marks its POSTs that are idempotent (infer, predict) itself.
-IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE"})
 
 
 @dataclass(frozen=True)
-class Retry:
-    """Up to `retries` more attempts after the first, waiting backoff·2ⁿ seconds (at most backoff_max) before each."""
+class Backoff:
+    """backoff·2ⁿ seconds before retry n (0 for the first), at most backoff_max."""
 
-    retries: int = 2
     backoff: float = 0.1
     backoff_max: float = 2.0
 
     def __post_init__(self):
-        if self.retries < 0 or self.backoff < 0 or self.backoff_max < 0:
-            raise ValueError(f"retries, backoff and backoff_max must not be negative: {self}")
+        if self.backoff < 0 or self.backoff_max < 0:
+            raise ValueError(f"backoff and backoff_max must not be negative: {self}")
 
     def delay(self, retry: int, response: requests.Response | None = None) -> float:
-        """Seconds to wait before retry number `retry` (0 for the first); a longer Retry-After wins, capped too."""
+        """Seconds to wait before retry number `retry`; a longer Retry-After wins, capped too."""
         wait = self.backoff * 2**retry
         retry_after = _retry_after_seconds(response)
         if retry_after is not None:

@@ -4,14 +4,11 @@ from flask import current_app
 
 from ..deadline import Deadline
 from ..trace import trace
-from . import repository
+from . import MODEL, MODEL_VERSION, authorize_inference, repository
 from .parsing import Blueprint
 from .schemas import HealthReportSchema, InferRequestSchema, TraceResponseSchema
 
 blp = Blueprint("trace", __name__, url_prefix="/v2", description="Inside a model: traces and activation health")
-
-MODEL = "/models/<name>"
-MODEL_VERSION = "/models/<name>/versions/<version>"
 
 
 @blp.route(MODEL + "/trace", methods=["POST"])
@@ -21,6 +18,7 @@ MODEL_VERSION = "/models/<name>/versions/<version>"
 @blp.alt_response(504, description="the trace ran past LAYERSERVE_INFER_TIMEOUT")
 def trace_batch(request, name, version=None):
     """Run a batch through the declared layers and return every layer's output, statistics and health."""
+    authorize_inference()
     deadline = Deadline.after(current_app.config["INFER_TIMEOUT"])
     return trace(repository().get(name, version), request, current_app.config["TRACE_MAX_VALUES"], deadline)
 

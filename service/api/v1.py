@@ -4,7 +4,7 @@ from flask import current_app
 
 from ..deadline import Deadline
 from ..inference import predict
-from . import repository
+from . import authorize_inference, repository
 from .parsing import Blueprint
 from .schemas import PredictRequestSchema, PredictResponseSchema
 
@@ -17,5 +17,6 @@ blp = Blueprint("v1", __name__, url_prefix="/v1", description="Simple prediction
 @blp.alt_response(504, description="inference ran past LAYERSERVE_INFER_TIMEOUT")
 def model_predict(request, name):
     """One instance per sample; with several inputs, each instance is an object keyed by input name."""
+    authorize_inference()
     deadline = Deadline.after(current_app.config["INFER_TIMEOUT"])
     return predict(repository().get(name), request["instances"], deadline)

@@ -18,7 +18,13 @@ from schemathesis.checks import positive_data_acceptance
 from .helpers import MODELS, app_over
 
 # Built at collection: schemathesis makes one test per documented operation.
-schema = schemathesis.openapi.from_wsgi("/openapi.json", app_over(MODELS, REQUEST_LOG=False))
+# The repository endpoints (/v2/repository/...) are left out: they are off without an admin
+# token (403 to everything), and with one the fuzzer would unload the models the other
+# operations use. They belong to the hot-reload work; fuzzed with a token, they accepted
+# {"ready": 0} where the document says boolean (left to that work).
+schema = schemathesis.openapi.from_wsgi("/openapi.json", app_over(MODELS, REQUEST_LOG=False)).exclude(
+    path_regex="^/v2/repository/"
+)
 
 # Path parameters that reach a model, a version or a layer, beside the random ones that do not.
 KNOWN = {"name": ["fold", "matcher", "classifier"], "version": ["1"], "ref": ["0", "fc1", "act"]}

@@ -56,7 +56,7 @@ def test_a_worker_killed_under_load_is_replaced_and_no_request_is_lost(start_ser
     answers, failures, stop = [], [], threading.Event()
 
     def load():
-        with Client(server.url, retries=6, backoff=0.05, backoff_max=1.0) as client:
+        with Client(server.url, inference_retries=6, backoff=0.05, backoff_max=1.0) as client:
             while not stop.is_set():
                 try:
                     answers.append(client.infer("fold", {"x": FOLD_X}, as_numpy=False)["act"])

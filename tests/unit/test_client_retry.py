@@ -1,4 +1,4 @@
-"""The client's retries, against a real local HTTP server that answers from a script.
+"""The client's retries of infer and predict, against a real local HTTP server that answers from a script.
 
 Each script entry answers one request: "ok" (200 with an infer answer), a status code, a
 status with a Retry-After, "drop" (the connection closes without an answer, as when a
@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 import requests
 from layerserve_client import BadRequest, Client, ConnectionError, ModelNotFound, NotReady, ServerError
-from layerserve_client.retry import Retry
+from layerserve_client.retry import Backoff
 
 # One answer that serves as any call's: infer reads outputs, predict predictions, models models.
 OK_ANSWER = {
@@ -99,7 +99,7 @@ def fast_client(url, **kwargs):
 
 def test_infer_survives_a_dropped_connection_and_a_503(scripted):
     server = scripted("drop", 503, "ok")
-    with fast_client(server.url) as client:
+    with fast_client(server.url, inference_retries=2) as client:
         result = client.infer("fold", X, as_numpy=False)
     assert result["act"] == [[1.0, 0.0]]
     assert len(server.requests) == 3
@@ -109,24 +109,27 @@ def test_infer_survives_a_dropped_connection_and_a_503(scripted):
 
 def test_an_answer_cut_off_halfway_is_a_connection_error_and_retried(scripted):
     server = scripted("truncate", "ok", "truncate", "truncate")
-    with fast_client(server.url, retries=1) as client:
+    with fast_client(server.url) as client:  # one retry by default
         assert client.infer("fold", X, as_numpy=False)["act"] == [[1.0, 0.0]]
         with pytest.raises(ConnectionError, match="broke during the answer"):
             client.infer("fold", X)
     assert len(server.requests) == 4
 
 
-def test_predict_and_reads_are_retried_too(scripted):
-    server = scripted(503, "drop", "ok", "drop")
-    with fast_client(server.url) as client:
+def test_predict_is_retried_and_other_calls_are_not(scripted):
+    server = scripted(503, "drop", "ok", "drop", 503)
+    with fast_client(server.url, inference_retries=2) as client:
         client.predict("fold", [[1, 0]])
-        client.models()
+        with pytest.raises(ConnectionError):
+            client.models()
+        with pytest.raises(NotReady):
+            client.model_metadata("fold")
     assert [method for method, _, _ in server.requests] == ["POST"] * 3 + ["GET"] * 2
 
 
 def test_a_503_that_lasts_raises_not_ready_after_every_attempt(scripted):
     server = scripted(503, 503, 503, 503)
-    with fast_client(server.url, retries=3) as client, pytest.raises(NotReady) as caught:
+    with fast_client(server.url, inference_retries=3) as client, pytest.raises(NotReady) as caught:
         client.infer("fold", X)
     assert caught.value.message == "scripted 503"
     assert len(server.requests) == 4
@@ -134,7 +137,7 @@ def test_a_503_that_lasts_raises_not_ready_after_every_attempt(scripted):
 
 def test_a_dropped_connection_that_lasts_raises_connection_error(scripted):
     server = scripted("drop", "drop", "drop")
-    with fast_client(server.url) as client, pytest.raises(ConnectionError) as caught:
+    with fast_client(server.url, inference_retries=2) as client, pytest.raises(ConnectionError) as caught:
         client.infer("fold", X)
     assert "(3 attempts)" in caught.value.message
     assert isinstance(caught.value.__cause__, requests.ConnectionError)
@@ -159,10 +162,12 @@ def test_probes_answer_a_503_at_once(scripted):
 
 
 def test_retries_zero_sends_once(scripted):
-    server = scripted(503)
-    with fast_client(server.url, retries=0) as client, pytest.raises(NotReady):
+    server = scripted(503, 503)
+    with fast_client(server.url, inference_retries=0) as client, pytest.raises(NotReady):
         client.infer("fold", X)
-    assert len(server.requests) == 1
+    with fast_client(server.url) as client, pytest.raises(NotReady):
+        client.infer("fold", X, retries=0)  # per call
+    assert len(server.requests) == 2
 
 
 def test_a_retry_after_header_is_followed(scripted):
@@ -173,17 +178,18 @@ def test_a_retry_after_header_is_followed(scripted):
 
 
 def test_the_backoff_doubles_up_to_its_cap():
-    retry = Retry(retries=5, backoff=0.1, backoff_max=0.5)
-    assert [retry.delay(n) for n in range(5)] == pytest.approx([0.1, 0.2, 0.4, 0.5, 0.5])
+    backoff = Backoff(backoff=0.1, backoff_max=0.5)
+    assert [backoff.delay(n) for n in range(5)] == pytest.approx([0.1, 0.2, 0.4, 0.5, 0.5])
 
 
 @pytest.mark.parametrize(("header", "expected"), [("1.5", 1.5), ("0", 0.25), ("30", 2.0), ("soon", 0.25), ("-3", 0.25)])
 def test_retry_after_lengthens_the_wait_within_the_cap(header, expected):
     response = requests.Response()
     response.headers["Retry-After"] = header
-    assert Retry(backoff=0.25, backoff_max=2.0).delay(0, response) == expected
+    assert Backoff(backoff=0.25, backoff_max=2.0).delay(0, response) == expected
 
 
-def test_negative_settings_are_refused():
+@pytest.mark.parametrize("setting", [{"inference_retries": -1}, {"backoff": -0.1}, {"backoff_max": -1}])
+def test_negative_settings_are_refused(setting):
     with pytest.raises(ValueError, match="must not be negative"):
-        Client(retries=-1)
+        Client(**setting)
