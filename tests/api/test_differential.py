@@ -33,7 +33,8 @@ TORCH_DTYPES = {"float32": torch.float32, "float64": torch.float64}
 SERVED_TOLERANCE = {"float32": 2e-3, "float64": 1e-9}
 DECLARED_TOLERANCE = {"float32": 1e-5, "float64": 1e-12}
 
-ACTIVATIONS = ["ReLU", "Sigmoid", "Tanh", "SiLU", "Identity"]
+ACTIVATIONS = ["ReLU", "Sigmoid", "Tanh", "SiLU", "Identity", "ReLU6", "SELU", "Mish", "Softsign"]
+ACTIVATIONS += ["Hardsigmoid", "Hardswish", "LogSigmoid", "Tanhshrink"]
 TENSOR_LAYERS = {"Linear", "Dense", "LayerNorm", "RMSNorm", "BatchNorm1d"}
 
 
@@ -76,7 +77,18 @@ def inline_tensors(draw, layer_type, params, shape, dtype):
 @st.composite
 def next_layer(draw, shape: tuple[int, ...]):
     """(type, hyper-parameters, per-sample output shape) of a layer that can read `shape`."""
-    choices = ["Linear", "Dense", "activation", "LeakyReLU", "GELU", "ELU", "Softplus", "Softmax", "LogSoftmax"]
+    choices = [
+        "Linear",
+        "Dense",
+        "activation",
+        "LeakyReLU",
+        "GELU",
+        "ELU",
+        "Softplus",
+        "Softmax",
+        "LogSoftmax",
+        "Softmin",
+    ]
     choices += ["Dropout", "LayerNorm", "RMSNorm", "BatchNorm1d"]
     choices += ["Flatten"] if len(shape) == 2 else ["Unflatten"] if shape[-1] % 2 == 0 and shape[-1] > 2 else []
     kind = draw(st.sampled_from(choices))
@@ -95,7 +107,7 @@ def next_layer(draw, shape: tuple[int, ...]):
         return kind, {"alpha": draw(st.floats(0.1, 2.0))}, shape
     if kind == "Softplus":
         return kind, {"beta": draw(st.floats(0.5, 3.0)), "threshold": draw(st.floats(1.0, 20.0))}, shape
-    if kind in ("Softmax", "LogSoftmax"):
+    if kind in ("Softmax", "LogSoftmax", "Softmin"):
         return kind, {"dim": draw(st.sampled_from([-1, *range(1, len(shape) + 1)]))}, shape
     if kind == "Dropout":
         return kind, {"p": draw(st.floats(0.0, 1.0))}, shape
