@@ -35,7 +35,7 @@ DECLARED_TOLERANCE = {"float32": 1e-5, "float64": 1e-12}
 
 ACTIVATIONS = ["ReLU", "Sigmoid", "Tanh", "SiLU", "Identity", "ReLU6", "SELU", "Mish", "Softsign"]
 ACTIVATIONS += ["Hardsigmoid", "Hardswish", "LogSigmoid", "Tanhshrink"]
-TENSOR_LAYERS = {"Linear", "Dense", "LayerNorm", "RMSNorm", "BatchNorm1d"}
+TENSOR_LAYERS = {"Linear", "Dense", "LayerNorm", "RMSNorm", "BatchNorm1d", "GroupNorm", "PReLU"}
 
 
 def values(shape, dtype, low=-2.0, high=2.0):
@@ -66,6 +66,11 @@ def inline_tensors(draw, layer_type, params, shape, dtype):
         if params.get("affine", True):
             tensors |= {"weight": draw(values([channels], dtype)), "bias": draw(values([channels], dtype))}
         return tensors
+    if layer_type == "PReLU":
+        return {"weight": draw(values([params.get("num_parameters", 1)], dtype, 0.0, 0.5))}
+    if layer_type == "GroupNorm":
+        affine = params.get("affine", True)
+        return {"weight": draw(values([shape[0]], dtype)), "bias": draw(values([shape[0]], dtype))} if affine else {}
     tensors = {}
     if params.get("elementwise_affine", True):
         tensors["weight"] = draw(values([shape[-1]], dtype))
@@ -89,7 +94,8 @@ def next_layer(draw, shape: tuple[int, ...]):
         "LogSoftmax",
         "Softmin",
     ]
-    choices += ["Dropout", "LayerNorm", "RMSNorm", "BatchNorm1d"]
+    choices += ["Dropout", "LayerNorm", "RMSNorm", "BatchNorm1d", "PReLU"]
+    choices += ["GroupNorm"] if math.prod(shape) > 1 else []  # a group needs two values
     choices += ["Flatten"] if len(shape) == 2 else ["Unflatten"] if shape[-1] % 2 == 0 and shape[-1] > 2 else []
     kind = draw(st.sampled_from(choices))
     flag = st.booleans()
@@ -117,6 +123,16 @@ def next_layer(draw, shape: tuple[int, ...]):
         return kind, {"elementwise_affine": draw(flag), **draw(st.sampled_from([{}, {"eps": 1e-6}]))}, shape
     if kind == "BatchNorm1d":
         return kind, {"affine": draw(flag), "eps": draw(st.sampled_from([1e-5, 1e-3]))}, shape
+    if kind == "GroupNorm":
+        per_channel = math.prod(shape[1:])
+        groups = draw(
+            st.sampled_from(
+                [g for g in range(1, shape[0] + 1) if shape[0] % g == 0 and shape[0] // g * per_channel > 1]
+            )
+        )
+        return kind, {"num_groups": groups, "affine": draw(flag)}, shape
+    if kind == "PReLU":
+        return kind, draw(st.sampled_from([{}, {"num_parameters": shape[0]}])), shape
     if kind == "Flatten":
         return kind, {}, (math.prod(shape),)
     return kind, {"dim": -1, "unflattened_size": [2, -1]}, (*shape[:-1], 2, shape[-1] // 2)
@@ -159,6 +175,10 @@ def reference_module(layer: dict, shape: tuple[int, ...], dtype: torch.dtype) ->
         return nn.RMSNorm(shape[-1], **params, dtype=dtype)
     if kind == "BatchNorm1d":
         return nn.BatchNorm1d(shape[0], **params, dtype=dtype)
+    if kind == "GroupNorm":
+        return nn.GroupNorm(params["num_groups"], shape[0], affine=params["affine"], dtype=dtype)
+    if kind == "PReLU":
+        return nn.PReLU(params.get("num_parameters", 1), dtype=dtype)
     if kind == "Unflatten":
         return nn.Unflatten(params["dim"], (2, shape[-1] // 2))
     return getattr(nn, kind)(**params)
