@@ -1,0 +1,263 @@
+"""layerserve import and export: a PyTorch Sequential in, TorchScript and ONNX out, same outputs throughout."""
+
+from collections import OrderedDict
+from pathlib import Path
+
+import numpy as np
+import onnxruntime
+import pytest
+import torch
+import yaml
+from click.testing import CliRunner
+from safetensors.torch import save_file
+from torch import nn
+
+from service.cli import main
+from service.convert.check import load_served
+from service.convert.exporting import export_model
+from service.convert.importing import import_sequential
+from service.errors import ConversionError
+from service.stack import load_stack
+
+MODELS = Path(__file__).parents[2] / "models"
+BUNDLED = sorted(p.name for p in MODELS.iterdir() if (p / "model.yaml").is_file())
+
+
+def run(*args):
+    return CliRunner().invoke(main, [str(a) for a in args])
+
+
+def trained_mlp() -> nn.Sequential:
+    """Norm layers with non-trivial statistics and affine values, as after training."""
+    torch.manual_seed(0)
+    model = nn.Sequential(
+        nn.Linear(6, 16),
+        nn.BatchNorm1d(16),
+        nn.ReLU(),
+        nn.Sequential(nn.Linear(16, 8), nn.LayerNorm(8)),
+        nn.GELU(approximate="tanh"),
+        nn.Linear(8, 3),
+    )
+    model.train()
+    with torch.no_grad():
+        for _ in range(5):
+            model(torch.randn(32, 6) * 3 + 1)
+        for module in model.modules():
+            if isinstance(module, (nn.BatchNorm1d, nn.LayerNorm)):
+                module.weight.uniform_(0.5, 1.5)
+                module.bias.uniform_(-0.5, 0.5)
+    return model.eval()
+
+
+def outputs_of(model: nn.Module, x: np.ndarray) -> np.ndarray:
+    with torch.no_grad():
+        return model(torch.from_numpy(x)).numpy()
+
+
+def fresh_batch(shape, rows=7, seed=1) -> np.ndarray:
+    return np.random.default_rng(seed).standard_normal((rows, *shape)).astype(np.float32)
+
+
+# --- import ------------------------------------------------------------------------------------
+
+
+def test_an_imported_sequential_serves_the_same_outputs(tmp_path):
+    model = trained_mlp()
+    import_sequential(model, tmp_path / "mlp")
+    definition, stack = load_stack(tmp_path / "mlp")
+    assert [layer.type.name for layer in definition.layers] == [
+        "Linear",
+        "BatchNorm1d",
+        "ReLU",
+        "Linear",
+        "LayerNorm",
+        "GELU",
+        "Linear",
+    ]
+    assert [i.shape for i in definition.inputs] == [(6,)]
+    x = fresh_batch((6,))
+    served = load_served(tmp_path / "mlp", 64).infer({"input": x})
+    np.testing.assert_allclose(served[definition.outputs[0]], outputs_of(model, x), rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(stack(torch.from_numpy(x))[0].numpy(), outputs_of(model, x), rtol=1e-5, atol=1e-6)
+
+
+def test_import_names_layers_after_the_sequential_and_writes_readable_yaml(tmp_path):
+    model = nn.Sequential(OrderedDict(fc=nn.Linear(3, 2), act=nn.LeakyReLU(0.2), probs=nn.Softmax(dim=-1)))
+    import_sequential(model, tmp_path / "named", description="three layers")
+    text = (tmp_path / "named" / "model.yaml").read_text()
+    assert "  - {name: fc, type: Linear, in_features: 3, out_features: 2}\n" in text
+    assert "  - {name: act, type: LeakyReLU, negative_slope: 0.2}\n" in text
+    document = yaml.safe_load(text)
+    assert document["outputs"] == ["probs"] and document["description"] == "three layers"
+
+
+def test_import_with_an_input_shape_for_a_flatten_first(tmp_path):
+    model = nn.Sequential(nn.Flatten(), nn.Linear(12, 2), nn.Tanh())
+    with pytest.raises(ConversionError, match=r"does not tell the per-sample input shape"):
+        import_sequential(model, tmp_path / "flat")
+    import_sequential(model, tmp_path / "flat", input_shape=(3, 4), input_name="image")
+    x = fresh_batch((3, 4))
+    served = load_served(tmp_path / "flat", 64).infer({"image": x})
+    np.testing.assert_allclose(next(iter(served.values())), outputs_of(model, x), rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize(
+    ("model", "message"),
+    [
+        (nn.Sequential(nn.Linear(4, 4), nn.ReLU(), nn.Conv1d(1, 1, 1)), r"module 2 \(Conv1d\) is not a layer type"),
+        (nn.Sequential(nn.Linear(4, 4), nn.Sequential(nn.ReLU(), nn.Hardtanh())), r"module 1\.1 \(Hardtanh\)"),
+        (nn.Sequential(nn.Linear(4, 4), nn.BatchNorm1d(4, track_running_stats=False)), "track_running_stats=False"),
+        (nn.Sequential(nn.Linear(4, 4).double(), nn.Linear(4, 2)), "mix dtypes"),
+        (nn.Sequential(nn.Linear(4, 4).half()), "float16; layerserve serves float32, float64"),
+        (nn.Linear(4, 4), "expected a torch.nn.Sequential, got Linear"),
+    ],
+)
+def test_import_refuses_what_it_cannot_serve(tmp_path, model, message):
+    with pytest.raises(ConversionError, match=message):
+        import_sequential(model, tmp_path / "refused")
+    assert not (tmp_path / "refused").exists()
+    assert list(tmp_path.iterdir()) == []  # no staging folder left behind
+
+
+def test_import_never_replaces_a_model_unless_told(tmp_path):
+    import_sequential(nn.Sequential(nn.Linear(2, 1)), tmp_path / "m")
+    with pytest.raises(ConversionError, match="already exists"):
+        import_sequential(nn.Sequential(nn.Linear(3, 1)), tmp_path / "m")
+    import_sequential(nn.Sequential(nn.Linear(3, 1)), tmp_path / "m", replace=True)
+    assert load_stack(tmp_path / "m")[0].inputs[0].shape == (3,)
+
+
+MODEL_CODE = """
+from torch import nn
+
+def build():
+    return nn.Sequential(
+        nn.Linear(6, 16), nn.BatchNorm1d(16), nn.ReLU(),
+        nn.Sequential(nn.Linear(16, 8), nn.LayerNorm(8)), nn.GELU(approximate="tanh"), nn.Linear(8, 3),
+    )
+"""
+
+
+@pytest.fixture
+def model_code(tmp_path) -> Path:
+    path = tmp_path / "net.py"
+    path.write_text(MODEL_CODE)
+    return path
+
+
+@pytest.mark.parametrize("weights", ["state.pt", "state.safetensors"])
+def test_cli_import_from_code_and_a_state_dict(tmp_path, model_code, weights):
+    trained = trained_mlp()
+    if weights.endswith(".pt"):
+        torch.save(trained.state_dict(), tmp_path / weights)
+    else:
+        save_file(trained.state_dict(), str(tmp_path / weights))
+    result = run("import", f"{model_code}:build", "mlp", "--state-dict", tmp_path / weights, "--models", tmp_path)
+    assert result.exit_code == 0, result.output
+    assert "served outputs match the original" in result.output
+    x = fresh_batch((6,))
+    served = load_served(tmp_path / "mlp", 64).infer({"input": x})
+    np.testing.assert_allclose(next(iter(served.values())), outputs_of(trained, x), rtol=1e-5, atol=1e-6)
+
+
+class Payload:
+    """Stands for any object in a pickle: weights_only loading must refuse to build it."""
+
+    def __reduce__(self):
+        return (print, ("unpickled!",))
+
+
+def test_cli_import_refuses_a_state_dict_that_is_more_than_tensors(tmp_path, model_code, capfd):
+    state = {**trained_mlp().state_dict(), "extra": Payload()}
+    torch.save(state, tmp_path / "state.pt")
+    result = run("import", f"{model_code}:build", "mlp", "--state-dict", tmp_path / "state.pt", "--models", tmp_path)
+    assert result.exit_code == 1
+    assert "holds more than tensors" in result.output
+    assert "unpickled!" not in capfd.readouterr().out + result.output
+
+
+def test_cli_import_a_saved_module_only_with_trust_pickle(tmp_path):
+    trained = trained_mlp()
+    torch.save(trained, tmp_path / "whole.pt")
+    refused = run("import", tmp_path / "whole.pt", "whole", "--models", tmp_path)
+    assert refused.exit_code == 1 and "--trust-pickle" in refused.output
+    assert not (tmp_path / "whole").exists()
+    result = run("import", tmp_path / "whole.pt", "whole", "--trust-pickle", "--models", tmp_path)
+    assert result.exit_code == 0, result.output
+    x = fresh_batch((6,))
+    served = load_served(tmp_path / "whole", 64).infer({"input": x})
+    np.testing.assert_allclose(next(iter(served.values())), outputs_of(trained, x), rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["nowhere.py:build", "m"], "no such file 'nowhere.py'"),
+        (["{code}:missing", "m"], "has no 'missing'"),
+        (["{code}:build", "m", "--input-shape", "2,x"], "positive integers separated by commas"),
+        (["{code}:build", "9m"], "letters, digits and underscores"),
+        (["no_such_module_here:build", "m"], "cannot import 'no_such_module_here'"),
+    ],
+)
+def test_cli_import_errors_are_one_line(tmp_path, model_code, args, message):
+    result = run("import", *[a.format(code=model_code) for a in args], "--models", tmp_path)
+    assert result.exit_code != 0
+    assert message in result.output
+    assert "Traceback" not in result.output
+
+
+def test_cli_import_reports_a_state_dict_that_does_not_fit(tmp_path, model_code):
+    torch.save(nn.Sequential(nn.Linear(6, 4)).state_dict(), tmp_path / "other.pt")
+    result = run("import", f"{model_code}:build", "m", "--state-dict", tmp_path / "other.pt", "--models", tmp_path)
+    assert result.exit_code == 1
+    assert "size mismatch for 0.weight" in result.output
+
+
+# --- export ------------------------------------------------------------------------------------
+
+
+def served_and_probe(folder: Path):
+    served = load_served(folder, 64)
+    rng = np.random.default_rng(7)
+    inputs = {s.name: rng.standard_normal((3, *s.shape)).astype(np.float32) for s in served.inputs}
+    return served.infer(inputs), inputs
+
+
+@pytest.mark.parametrize("model", BUNDLED)
+def test_exported_models_compute_the_served_outputs(tmp_path, model):
+    written = export_model(MODELS / model, tmp_path, ["torchscript", "onnx"])
+    assert {name: path.name for name, (path, _) in written.items()} == {
+        "torchscript": f"{model}.pt",
+        "onnx": f"{model}.onnx",
+    }
+    expected, inputs = served_and_probe(MODELS / model)
+
+    session = onnxruntime.InferenceSession(str(tmp_path / f"{model}.onnx"), providers=["CPUExecutionProvider"])
+    assert [i.name for i in session.get_inputs()] == list(inputs)
+    assert [o.name for o in session.get_outputs()] == list(expected)
+    for got, want in zip(session.run(None, inputs), expected.values()):
+        np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-5)
+
+    with pytest.warns(DeprecationWarning):  # torch 2.13 deprecates TorchScript, still loads it
+        scripted = torch.jit.load(str(tmp_path / f"{model}.pt"))
+    with torch.no_grad():
+        got = scripted(*(torch.from_numpy(a) for a in inputs.values()))
+    for got_tensor, want in zip(got if isinstance(got, tuple) else (got,), expected.values()):
+        np.testing.assert_allclose(got_tensor.numpy(), want, rtol=1e-4, atol=1e-5)
+
+
+def test_cli_export_one_format(tmp_path):
+    result = run("export", "dense", "--models", MODELS, "--format", "onnx", "-o", tmp_path)
+    assert result.exit_code == 0, result.output
+    assert result.output.startswith(f"wrote {tmp_path / 'dense.onnx'} (onnx): matches the served outputs")
+    assert [p.name for p in tmp_path.iterdir()] == ["dense.onnx"]
+
+
+def test_import_then_export_round_trip(tmp_path):
+    model = trained_mlp()
+    import_sequential(model, tmp_path / "models" / "mlp")
+    export_model(tmp_path / "models" / "mlp", tmp_path / "out", ["onnx"])
+    x = fresh_batch((6,), rows=11)
+    session = onnxruntime.InferenceSession(str(tmp_path / "out" / "mlp.onnx"), providers=["CPUExecutionProvider"])
+    (got,) = session.run(None, {"input": x})
+    np.testing.assert_allclose(got, outputs_of(model, x), rtol=1e-4, atol=1e-5)
