@@ -19,6 +19,9 @@ from ..stack.weights import TRAINING_ONLY
 
 _TYPE_BY_MODULE: dict[type, LayerType] = {t.module: t for t in LAYER_TYPES.values() if isinstance(t.module, type)}
 
+# The file the tensors are written to, beside the definition.
+WEIGHTS_FILE = "weights.safetensors"
+
 # Hyper-parameters that give the per-sample input shape when the first layer has one of them.
 _INPUT_SHAPE_FROM = ("in_features", "num_features", "normalized_shape")
 
@@ -54,7 +57,7 @@ def convert_sequential(
         **({"description": description} if description else {}),
         "dtype": tensors_dtype(tensors),
         "inputs": [{"name": input_name, "shape": list(input_shape or first_input_shape(layers[0]))}],
-        **({"weights": "weights.safetensors"} if tensors else {}),
+        **({"weights": WEIGHTS_FILE} if tensors else {}),
         "layers": layers,
         "outputs": [layers[-1]["name"]],
     }

@@ -123,8 +123,13 @@ def test_import_never_replaces_a_model_unless_told(tmp_path):
     import_sequential(nn.Sequential(nn.Linear(2, 1)), tmp_path / "m")
     with pytest.raises(ConversionError, match="already exists"):
         import_sequential(nn.Sequential(nn.Linear(3, 1)), tmp_path / "m")
+    (tmp_path / "m" / "train.py").write_text("# kept\n")
     import_sequential(nn.Sequential(nn.Linear(3, 1)), tmp_path / "m", replace=True)
     assert load_stack(tmp_path / "m")[0].inputs[0].shape == (3,)
+    assert (tmp_path / "m" / "train.py").read_text() == "# kept\n"
+    import_sequential(nn.Sequential(nn.ReLU()), tmp_path / "m", input_shape=(2,), replace=True)
+    assert sorted(p.name for p in (tmp_path / "m").iterdir()) == ["model.yaml", "train.py"]
+    assert [p.name for p in tmp_path.iterdir()] == ["m"]
 
 
 MODEL_CODE = """
