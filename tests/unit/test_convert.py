@@ -17,7 +17,8 @@ from service.convert.check import load_served
 from service.convert.exporting import export_model
 from service.convert.importing import import_sequential
 from service.errors import ConversionError
-from service.stack import load_stack
+from service.stack import LAYER_TYPES, load_stack
+from service.stack.modules import Dense
 
 MODELS = Path(__file__).parents[2] / "models"
 BUNDLED = sorted(p.name for p in MODELS.iterdir() if (p / "model.yaml").is_file())
@@ -98,6 +99,50 @@ def test_import_with_an_input_shape_for_a_flatten_first(tmp_path):
     import_sequential(model, tmp_path / "flat", input_shape=(3, 4), input_name="image")
     x = fresh_batch((3, 4))
     served = load_served(tmp_path / "flat", 64).infer({"image": x})
+    np.testing.assert_allclose(next(iter(served.values())), outputs_of(model, x), rtol=1e-5, atol=1e-6)
+
+
+def every_single_input_type() -> nn.Sequential:
+    dense = Dense(8, 8)
+    nn.init.normal_(dense.weight)
+    nn.init.normal_(dense.bias)
+    return nn.Sequential(
+        nn.Unflatten(1, (2, 6)),
+        nn.Flatten(),
+        nn.Linear(12, 8),
+        dense,
+        nn.BatchNorm1d(8),
+        nn.LayerNorm(8, bias=False),
+        nn.RMSNorm(8, eps=1e-3),
+        nn.LeakyReLU(0.3),
+        nn.ELU(0.5),
+        nn.Softplus(beta=2.0, threshold=10.0),
+        nn.GELU(),
+        nn.SiLU(),
+        nn.Sigmoid(),
+        nn.Tanh(),
+        nn.ReLU(),
+        nn.Identity(),
+        nn.Dropout(0.3),
+        nn.Softmax(dim=1),
+        nn.LogSoftmax(dim=-1),
+    ).eval()
+
+
+def test_every_registry_type_with_one_input_imports_with_its_settings(tmp_path):
+    model = every_single_input_type()
+    single_input = {name for name, layer_type in LAYER_TYPES.items() if layer_type.arity == 1}
+    assert {type(m).__name__ for m in model} == single_input  # a new layer type belongs here too
+    import_sequential(model, tmp_path / "every", input_shape=(12,))
+    layers = yaml.safe_load((tmp_path / "every" / "model.yaml").read_text())["layers"]
+    settings = {layer["type"]: {k: v for k, v in layer.items() if k not in ("name", "type")} for layer in layers}
+    assert settings["Unflatten"] == {"dim": 1, "unflattened_size": [2, 6]}
+    assert settings["LayerNorm"] == {"normalized_shape": [8], "bias": False}
+    assert settings["RMSNorm"] == {"normalized_shape": [8], "eps": 1e-3}
+    assert settings["Softplus"] == {"beta": 2.0, "threshold": 10.0}
+    assert settings["Dropout"] == {"p": 0.3} and settings["Softmax"] == {"dim": 1}
+    x = fresh_batch((12,))
+    served = load_served(tmp_path / "every", 64).infer({"input": x})
     np.testing.assert_allclose(next(iter(served.values())), outputs_of(model, x), rtol=1e-5, atol=1e-6)
 
 
