@@ -150,7 +150,7 @@ def predict(model, file, url, timeout):
 @click.option("--input-name", default="input", show_default=True, help="The model input's name.")
 @click.option("--description", default="", help="The model's description.")
 @click.option("--models", default="models", show_default=True, help="Models directory to write MODELS/NAME into.")
-@click.option("--force", is_flag=True, help="Replace an existing model folder.")
+@click.option("--force", is_flag=True, help="Replace the model files of an existing folder (others stay).")
 def import_(source, name, state_dict, trust_pickle, input_shape, input_name, description, models, force):
     """Turn a PyTorch nn.Sequential into the model folder MODELS/NAME, once it serves the same outputs.
 

@@ -83,13 +83,13 @@ def load_state_dict(path: Path) -> dict[str, torch.Tensor]:
 
 def load_saved_module(path: Path, trust_pickle: bool) -> nn.Module:
     """A module saved whole with torch.save(model): unpickling it runs code, so only when trusted."""
+    if not path.is_file():
+        raise ConversionError(f"no such file {str(path)!r} (SOURCE is FILE.py:NAME, MODULE:NAME or a saved module)")
     if not trust_pickle:
         raise ConversionError(
             f"{path.name}: a saved module is a pickle, and loading it can run any code; pass --trust-pickle "
             "for a file you trust, or give the module's code (FILE.py:NAME) and a state dict"
         )
-    if not path.is_file():
-        raise ConversionError(f"no such file {str(path)!r}")
     model = torch.load(path, map_location="cpu", weights_only=False)
     if not isinstance(model, nn.Module):
         raise ConversionError(f"{path.name} holds {type(model).__name__}, not a torch.nn.Module")

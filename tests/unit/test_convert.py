@@ -247,6 +247,8 @@ def test_cli_import_a_saved_module_only_with_trust_pickle(tmp_path):
         (["{code}:build", "m", "--input-shape", "2,x"], "positive integers separated by commas"),
         (["{code}:build", "9m"], "letters, digits and underscores"),
         (["no_such_module_here:build", "m"], "cannot import 'no_such_module_here'"),
+        (["missing.pt", "m", "--trust-pickle"], "no such file 'missing.pt'"),
+        (["missing.pt", "m"], "no such file 'missing.pt'"),
     ],
 )
 def test_cli_import_errors_are_one_line(tmp_path, model_code, args, message):
