@@ -107,6 +107,8 @@ if __name__ == "__main__":
     import sys
 
     sys.path.insert(0, str(FOLDER.parents[1]))  # the repository, for `service`
+    import service  # noqa: F401 (first: it sets MKL's reproducible mode, as in the tests that rerun this)
+
     trained = train()
     _, _, held_images, held_labels = split()
     write(trained)

@@ -5,10 +5,8 @@ import pytest
 import torch
 from safetensors.numpy import load_file
 
-from ..digits_training import load_training_script
+from ..digits_training import MIN_ACCURACY, load_training_script
 from .helpers import infer_body, output
-
-MIN_ACCURACY = 0.95
 
 
 @pytest.fixture(scope="module")

@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from ..digits_training import load_training_script
+from ..digits_training import MIN_ACCURACY, load_training_script
 from .conftest import BIN, free_port
 
 pytestmark = pytest.mark.integration
@@ -27,7 +27,7 @@ def test_predict_classifies_the_held_out_digits_from_an_npy_file(live_server, tm
     assert result.returncode == 0, result.stderr
     probs = np.array(json.loads(result.stdout)["probs"])
     assert probs.shape == (360, 10)
-    assert (probs.argmax(axis=1) == labels).mean() >= 0.95
+    assert (probs.argmax(axis=1) == labels).mean() >= MIN_ACCURACY
 
 
 @pytest.mark.parametrize(
