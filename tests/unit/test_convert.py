@@ -1,5 +1,6 @@
 """layerserve import and export: a PyTorch Sequential in, TorchScript and ONNX out, same outputs throughout."""
 
+import sys
 from collections import OrderedDict
 from pathlib import Path
 
@@ -313,3 +314,24 @@ def test_import_then_export_round_trip(tmp_path):
     session = onnxruntime.InferenceSession(str(tmp_path / "out" / "mlp.onnx"), providers=["CPUExecutionProvider"])
     (got,) = session.run(None, {"input": x})
     np.testing.assert_allclose(got, outputs_of(model, x), rtol=1e-4, atol=1e-5)
+
+
+def test_cli_import_from_a_module_path_in_the_current_directory(tmp_path, monkeypatch):
+    (tmp_path / "mynets.py").write_text(MODEL_CODE + "\nNET = build()\n")
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(sys, "path", list(sys.path))  # import adds the current directory to it
+    result = run("import", "mynets:NET", "mlp", "--models", tmp_path / "models")
+    assert result.exit_code == 0, result.output
+    assert load_stack(tmp_path / "models" / "mlp")[0].inputs[0].shape == (6,)
+
+
+def test_a_float64_model_imports_and_exports_as_float64(tmp_path):
+    model = nn.Sequential(nn.Linear(4, 8), nn.LayerNorm(8), nn.Tanh(), nn.Linear(8, 2)).double().eval()
+    import_sequential(model, tmp_path / "models" / "wide")
+    assert load_stack(tmp_path / "models" / "wide")[0].dtype == "float64"
+    export_model(tmp_path / "models" / "wide", tmp_path / "out", ["onnx"])
+    x = np.random.default_rng(2).standard_normal((4, 4))
+    session = onnxruntime.InferenceSession(str(tmp_path / "out" / "wide.onnx"), providers=["CPUExecutionProvider"])
+    (got,) = session.run(None, {"input": x})
+    assert got.dtype == np.float64
+    np.testing.assert_allclose(got, outputs_of(model, x), rtol=1e-10, atol=1e-12)
