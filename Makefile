@@ -19,11 +19,12 @@ $(INSTALLED): pyproject.toml constraints.txt
 	$(BIN)/pip install --quiet -c constraints.txt -e '.[dev]'
 	touch $@
 
-# Tools the tests drive as real programs (Debian packages): docker-compose, and the headless
-# Chromium at /usr/bin/chromium that the browser tests launch (never a downloaded browser).
+# Tools the tests drive as real programs (Debian packages): docker-compose, nginx (in front of
+# two real instances, on loopback), and the headless Chromium at /usr/bin/chromium that the
+# browser tests launch (never a downloaded browser).
 system-deps:
-	@{ command -v docker-compose && test -x /usr/bin/chromium; } >/dev/null || \
-		{ apt-get update && apt-get install -y --no-install-recommends docker-compose chromium; }
+	@{ command -v docker-compose && test -x /usr/sbin/nginx && test -x /usr/bin/chromium; } >/dev/null || \
+		{ apt-get update && apt-get install -y --no-install-recommends docker-compose nginx chromium; }
 
 run: install
 	$(BIN)/layerserve serve --models models --host $(HOST) --port $(PORT)

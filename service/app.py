@@ -8,14 +8,17 @@ from flask import Flask
 from . import config
 from .api import init_api
 from .explorer import register_explorer
+from .metrics import NO_METRICS, Metrics
+from .reload import SharedModelState, WorkerSync
 from .repository import ModelRepository
 
 
 def create_app(test_config: dict | None = None) -> Flask:
     """Defaults, then the environment, then `test_config`; loads every model folder.
 
-    With DEFER_WARM_UP the caller warms the models up later: gunicorn does it in each worker,
-    because torch compute in the master would not survive the fork.
+    With DEFER_WARM_UP the caller warms the models up and starts following hot reloads later:
+    gunicorn does it in each worker, because torch compute in the master would not survive the
+    fork, and neither would a watcher thread.
     """
     app = Flask(__name__)
     app.config.from_mapping(config.settings(), DEFER_WARM_UP=False)
@@ -23,16 +26,24 @@ def create_app(test_config: dict | None = None) -> Flask:
     app.config["MAX_CONTENT_LENGTH"] = app.config["MAX_BODY_BYTES"]
     logging.basicConfig(level=app.config["LOG_LEVEL"].upper())
 
+    metrics = Metrics(app.config["METRICS_DIR"]) if app.config["METRICS"] else NO_METRICS
     repository = ModelRepository(
         Path(app.config["MODELS_DIR"]),
         app.config["MAX_BATCH_SIZE"],
         app.config["HEALTH_SAMPLE_EVERY"],
         app.config["MAX_MODEL_PARAMETERS"],
+        metrics,
     )
     repository.load_all()
+    metrics.watch_models(repository)
+    # made here, before gunicorn forks: every worker shares it (see reload.py)
+    sync = WorkerSync(repository, SharedModelState(), confirm_timeout_s=app.config["TIMEOUT"])
     if not app.config["DEFER_WARM_UP"]:
         repository.warm_up()
+        sync.start(watch=False)  # one process: nobody else to follow
     app.extensions["layerserve"] = repository
+    app.extensions["layerserve.sync"] = sync
+    app.extensions["layerserve.metrics"] = metrics
     init_api(app)
     register_explorer(app)
     return app

@@ -19,20 +19,34 @@ import numpy as np
 _RECHECK_S = 0.0002
 
 Forward = Callable[[list[np.ndarray]], list[np.ndarray]]
+WaitObserver = Callable[[float], None]
+
+
+def _ignore_wait(seconds: float) -> None:
+    pass
 
 
 @dataclass
 class _Job:
     inputs: list[np.ndarray]
     rows: int
+    queued_at: float = field(default_factory=time.perf_counter)
     done: threading.Event = field(default_factory=threading.Event)
     outputs: list[np.ndarray] | None = None
     error: BaseException | None = None
 
 
 class DynamicBatcher:
-    def __init__(self, forward: Forward, max_batch_size: int, max_delay_us: int, preferred: list[int]):
+    def __init__(
+        self,
+        forward: Forward,
+        max_batch_size: int,
+        max_delay_us: int,
+        preferred: list[int],
+        observe_wait: WaitObserver = _ignore_wait,
+    ):
         self._forward = forward
+        self._observe_wait = observe_wait  # each request's seconds in the queue, from the batcher thread
         self._max_rows = max_batch_size
         self._target = min(max(preferred), max_batch_size) if preferred else max_batch_size
         self._max_delay = max_delay_us / 1e6
@@ -109,6 +123,9 @@ class DynamicBatcher:
                 continue
 
     def _execute(self, batch: list[_Job]) -> None:
+        started = time.perf_counter()
+        for job in batch:
+            self._observe_wait(started - job.queued_at)
         try:
             merged = [np.concatenate(parts) for parts in zip(*(job.inputs for job in batch))]
             outputs = self._forward(merged)

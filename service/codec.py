@@ -22,6 +22,7 @@ BINARY_CONTENT_TYPE = "application/octet-stream"
 JSON_CONTENT_TYPE = "application/json"
 
 _NUMBER_TYPES = {int, float}
+_INDEX_TYPES = {int}  # integer datatypes hold indices: 2.0 is refused, not truncated
 
 
 # --- bodies ----------------------------------------------------------------------------------
@@ -97,7 +98,7 @@ def encode_json(document) -> bytes:
 
 
 def decode_input(tensor: dict, spec: TensorSpec, blob: memoryview | None = None) -> np.ndarray:
-    """One request input ({name, shape, datatype, data}, or its raw bytes) in the model's dtype."""
+    """One request input ({name, shape, datatype, data}, or its raw bytes) in the input's dtype."""
     where = f"input {spec.name!r}"
     datatype = tensor["datatype"]
     if datatype not in PROTOCOL_DATATYPES:
@@ -119,11 +120,11 @@ def decode_input(tensor: dict, spec: TensorSpec, blob: memoryview | None = None)
 
 
 def numbers_to_array(data, rank: int, spec: TensorSpec, where: str) -> np.ndarray:
-    """JSON numbers, flat or nested `rank` deep, as an array of the model's dtype; nothing else."""
+    """JSON numbers, flat or nested `rank` deep, as an array of the input's dtype; nothing else (integers only for indices)."""
     if not isinstance(data, list):
         raise BadRequest(f"{where}: data must be a list of numbers, got {_json_type(data)}")
     depth = rank if data and isinstance(data[0], list) else 1
-    _check_numbers(data, depth, where)
+    _check_numbers(data, depth, where, _INDEX_TYPES if spec.dtype.indices else _NUMBER_TYPES)
     try:
         with np.errstate(over="ignore"):  # overflow becomes inf, refused below
             array = np.array(data, dtype=spec.dtype.numpy)
@@ -136,15 +137,16 @@ def numbers_to_array(data, rank: int, spec: TensorSpec, where: str) -> np.ndarra
     return array
 
 
-def _check_numbers(data: list, depth: int, where: str) -> None:
-    # numpy would quietly turn True into 1.0 and "2" into 2.0: look at the JSON values themselves.
+def _check_numbers(data: list, depth: int, where: str, allowed: set[type]) -> None:
+    # numpy would quietly turn True into 1.0, "2" into 2.0 and 1.5 into index 1: look at the JSON values themselves.
     try:
-        odd = set(map(type, _leaves(data, depth))) - _NUMBER_TYPES
+        odd = set(map(type, _leaves(data, depth))) - allowed
     except TypeError:  # a number where a nested list belongs
         raise BadRequest(f"{where}: nested lists are ragged (numbers and lists at the same depth)") from None
     if odd:
-        names = sorted(_TYPE_NAMES.get(t, t.__name__) for t in odd)
-        raise BadRequest(f"{where}: values must all be numbers ({', '.join(names)} found)")
+        names = sorted("a float" if t is float else _TYPE_NAMES.get(t, t.__name__) for t in odd)
+        kind = "integers" if allowed is _INDEX_TYPES else "numbers"
+        raise BadRequest(f"{where}: values must all be {kind} ({', '.join(names)} found)")
 
 
 def _leaves(data: list, depth: int):

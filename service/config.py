@@ -3,16 +3,23 @@
 import os
 from collections.abc import Mapping
 
+from .stack.build import DEFAULT_MAX_PARAMETERS
+
 # Every setting, its environment variable and its default: the README's configuration table.
 SETTINGS = {
     # app settings (create_app)
     "MODELS_DIR": ("LAYERSERVE_MODELS", "models"),
     "MAX_BATCH_SIZE": ("LAYERSERVE_MAX_BATCH_SIZE", 1024),
     "MAX_BODY_BYTES": ("LAYERSERVE_MAX_BODY_BYTES", 64 * 1024 * 1024),
-    "MAX_MODEL_PARAMETERS": ("LAYERSERVE_MAX_MODEL_PARAMETERS", 500_000_000),
+    "MAX_MODEL_PARAMETERS": ("LAYERSERVE_MAX_MODEL_PARAMETERS", DEFAULT_MAX_PARAMETERS),
     "REQUEST_LOG": ("LAYERSERVE_REQUEST_LOG", True),
+    "METRICS": ("LAYERSERVE_METRICS", True),
+    # set by gunicorn.conf.py for its workers: where they write their metrics ("": this process only)
+    "METRICS_DIR": ("PROMETHEUS_MULTIPROC_DIR", ""),
     "HEALTH_SAMPLE_EVERY": ("LAYERSERVE_HEALTH_SAMPLE_EVERY", 10),
     "TRACE_MAX_VALUES": ("LAYERSERVE_TRACE_MAX_VALUES", 4096),
+    "ADMIN_TOKEN": ("LAYERSERVE_ADMIN_TOKEN", ""),  # empty: the repository endpoints are disabled
+    "INFER_TOKEN": ("LAYERSERVE_INFER_TOKEN", ""),  # empty: inference needs no token
     # process settings (gunicorn.conf.py)
     "HOST": ("LAYERSERVE_HOST", "127.0.0.1"),
     "PORT": ("LAYERSERVE_PORT", 8000),

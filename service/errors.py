@@ -28,6 +28,17 @@ class MethodNotAllowed(ServiceError):
         self.headers = (("Allow", ", ".join(sorted(allowed))),)
 
 
+class Unauthorized(ServiceError):
+    """No valid bearer token: the client may retry with one."""
+
+    status = 401
+    headers = (("WWW-Authenticate", 'Bearer realm="layerserve"'),)
+
+
+class Forbidden(ServiceError):
+    status = 403
+
+
 class PayloadTooLarge(ServiceError):
     status = 413
 

@@ -5,9 +5,22 @@ by the workers. No torch compute runs before the fork: thread pools started in t
 do not survive it. Each worker sets its torch threads and warms its models up after the fork.
 """
 
+import os
+import shutil
+import tempfile
+
 from service.config import settings as read_settings
 
 _settings = read_settings()
+
+# prometheus_client's multiprocess mode: each worker writes its metrics to files in this
+# directory, and GET /metrics adds up every worker's. prometheus_client reads the variable when
+# it is imported, so it is set here, before the app is preloaded. `layerserve serve` drops an
+# inherited one, so every start counts from zero; a reload (SIGHUP) runs this file again in the
+# same master and keeps the directory.
+_made_metrics_dir = not os.environ.get("PROMETHEUS_MULTIPROC_DIR")
+if _made_metrics_dir:
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="layerserve-metrics-")
 
 wsgi_app = "service.wsgi:app"
 bind = f"{_settings['HOST']}:{_settings['PORT']}"
@@ -30,4 +43,20 @@ def post_worker_init(worker):
 
     torch.set_num_threads(_settings["TORCH_THREADS"])
     worker.wsgi.extensions["layerserve"].warm_up()
+    worker.wsgi.extensions["layerserve.sync"].start(watch=True)  # catches up on hot reloads, then follows
     worker.log.info("worker %s warmed up its models", worker.pid)
+
+
+def child_exit(server, worker):
+    """In the master, once a worker has exited (even by SIGKILL): a reload no longer waits for it,
+    and multiprocess metrics drop its live-only gauge files (its counters and histograms stay
+    in the totals)."""
+    from prometheus_client import multiprocess
+
+    server.app.wsgi().extensions["layerserve.sync"].stop(worker.pid)
+    multiprocess.mark_process_dead(worker.pid)
+
+
+def on_exit(server):
+    if _made_metrics_dir:
+        shutil.rmtree(os.environ["PROMETHEUS_MULTIPROC_DIR"], ignore_errors=True)

@@ -6,42 +6,16 @@ Nth forward pass is observed (LAYERSERVE_HEALTH_SAMPLE_EVERY): counting costs a 
 """
 
 import contextlib
-import fcntl
 import itertools
 import mmap
-import tempfile
-import threading
-import weakref
 from dataclasses import dataclass
 
 import numpy as np
 import torch
 
+from .shared_lock import ProcessSharedLock
 from .stack import LayerStack
 from .stack.health import HealthRule, summarize
-
-
-class ProcessSharedLock:
-    """Mutual exclusion across forked processes and their threads, released if its holder dies.
-
-    A POSIX record lock (lockf) belongs to the process: the kernel drops it when the process
-    exits, even by SIGKILL, so a killed worker never leaves the others waiting. Record locks do
-    not exclude threads of one process, so a thread lock comes first.
-    """
-
-    def __init__(self):
-        self._file = tempfile.TemporaryFile()  # noqa: SIM115 - closed by the finalizer; survives fork
-        weakref.finalize(self, self._file.close)
-        self._threads = threading.Lock()
-
-    @contextlib.contextmanager
-    def held(self):
-        with self._threads:
-            fcntl.lockf(self._file, fcntl.LOCK_EX)
-            try:
-                yield
-            finally:
-                fcntl.lockf(self._file, fcntl.LOCK_UN)
 
 
 @dataclass(frozen=True)
@@ -58,7 +32,7 @@ class HealthMonitor:
         self.layers = []
         offset = 2  # counters[0]: samples seen, counters[1]: forward passes observed
         for layer in stack.built:
-            rule = layer.definition.type.health
+            rule = layer.health
             if rule is not None:
                 neurons = int(np.prod(layer.output_shape))
                 self.layers.append(WatchedLayer(layer.name, layer.definition.type.name, rule, neurons, offset))

@@ -27,7 +27,7 @@ def infer(model: ServedModel, request: dict, binary: memoryview | None = None) -
 
 
 def decode_inputs(model: ServedModel, request: dict, binary: memoryview | None = None) -> dict:
-    """The request's input tensors as arrays of the model's dtype, by input name."""
+    """The request's input tensors as arrays of each input's dtype, by input name."""
     arrays = {}
     for tensor, blob in zip(request["inputs"], _input_blobs(request["inputs"], binary)):
         spec = model.input_spec(tensor["name"])

@@ -5,8 +5,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .errors import DefinitionError, ModelNotReady, UnknownModel, UnknownVersion
+from .metrics import NO_METRICS, Metrics
 from .served import ServedModel
 from .stack import load_stack
+from .stack.build import DEFAULT_MAX_PARAMETERS
 
 log = logging.getLogger(__name__)
 
@@ -44,9 +46,15 @@ class ModelEntry:
 
 class ModelRepository:
     def __init__(
-        self, root: Path, max_batch_size: int, health_sample_every: int = 0, max_parameters: int = 500_000_000
+        self,
+        root: Path,
+        max_batch_size: int,
+        health_sample_every: int = 0,
+        max_parameters: int = DEFAULT_MAX_PARAMETERS,
+        metrics: Metrics = NO_METRICS,
     ):
         self.root = Path(root)
+        self.metrics = metrics
         self.max_batch_size = max_batch_size
         self.health_sample_every = health_sample_every
         self.max_parameters = max_parameters
@@ -56,21 +64,63 @@ class ModelRepository:
         """Load every model folder; a broken one is kept, with its reason, and never stops the rest."""
         if not self.root.is_dir():
             raise FileNotFoundError(f"models directory {str(self.root)!r} does not exist")
-        for folder in sorted(p for p in self.root.iterdir() if p.is_dir() and not p.name.startswith((".", "_"))):
-            self._entries[folder.name] = self._load(folder)
+        for name in self.folder_names():
+            try:
+                self._entries[name] = ModelEntry(name, self._build(name))
+            except DefinitionError as exc:
+                self._entries[name] = ModelEntry(name, error=exc.message)
 
-    def _load(self, folder: Path) -> ModelEntry:
+    def folder_names(self) -> list[str]:
+        return sorted(p.name for p in self.root.iterdir() if p.is_dir() and not p.name.startswith((".", "_")))
+
+    def load(self, name: str, warm_up: bool = True) -> ServedModel:
+        """(Re)load one model from its folder and swap it in at once: requests already running
+        finish on the model they started with. A load that fails leaves the served model as it was."""
+        model = self._build(self._folder_name(name))
+        if warm_up:
+            try:
+                model.warm_up()
+            except Exception:
+                log.exception("model %s failed its warm-up forward pass", name)
+                raise DefinitionError(f"model {name!r}: the warm-up forward pass failed; see the server log") from None
+        self._entries[name] = ModelEntry(name, model)
+        return model
+
+    def unload(self, name: str) -> None:
+        self.entry(name)
+        self._entries[name] = ModelEntry(name, error="unloaded")
+        log.info("model %s unloaded", name)
+
+    def index(self) -> list[ModelEntry]:
+        """Every model folder on disk and every model known, loaded or not."""
+        return [self._entries.get(name) or ModelEntry(name, error="not loaded") for name in self._all_names()]
+
+    def _all_names(self) -> list[str]:
+        return sorted(set(self.folder_names()) | set(self._entries))
+
+    def _folder_name(self, name: str) -> str:
+        """`name` as a folder directly under the models directory, or the error that says why not."""
+        if name not in self.folder_names():
+            raise UnknownModel(name, self.folder_names())
+        return name
+
+    def _build(self, name: str) -> ServedModel:
         try:
-            definition, stack = load_stack(folder, self.max_parameters)
+            definition, stack = load_stack(self.root / name, self.max_parameters)
         except DefinitionError as exc:
-            log.warning("model %s failed to load: %s", folder.name, exc.message)
-            return ModelEntry(folder.name, error=exc.message)
+            log.warning("model %s failed to load: %s", name, exc.message)
+            raise
         except Exception:  # a model must never take the others down; the log has the detail
-            log.exception("model %s failed to load with an unexpected error", folder.name)
-            return ModelEntry(folder.name, error="unexpected error while loading; see the server log")
-        log.info("model %s version %s loaded", folder.name, definition.version)
-        model = ServedModel(definition, stack, self.max_batch_size, self.health_sample_every)
-        return ModelEntry(folder.name, model)
+            log.exception("model %s failed to load with an unexpected error", name)
+            raise DefinitionError("unexpected error while loading; see the server log") from None
+        log.info("model %s version %s loaded", name, definition.version)
+        return ServedModel(
+            definition,
+            stack,
+            self.max_batch_size,
+            self.health_sample_every,
+            self.metrics.for_model(name, batched=definition.dynamic_batching is not None),
+        )
 
     def warm_up(self) -> None:
         """Runs in each worker. A model whose warm-up fails is served by none: it is reported

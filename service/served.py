@@ -3,6 +3,7 @@
 import contextlib
 import logging
 import threading
+import time
 from dataclasses import dataclass
 
 import numpy as np
@@ -12,6 +13,7 @@ from .batching import DynamicBatcher
 from .dtypes import BY_NAME, DType
 from .errors import BadRequest
 from .health_monitor import HealthMonitor
+from .metrics import NO_MODEL_METRICS, ModelMetrics
 from .stack import Definition, LayerStack
 from .stack.optimize import optimize
 
@@ -23,6 +25,7 @@ class TensorSpec:
     name: str
     dtype: DType
     shape: tuple[int, ...]  # per sample
+    index_limit: tuple[int, str] | None = None  # indices: the bound they stay below, and the layer that sets it
 
     @property
     def batched_shape(self) -> list[int]:
@@ -33,6 +36,18 @@ class TensorSpec:
         if len(shape) != len(self.shape) + 1 or tuple(shape[1:]) != self.shape:
             raise BadRequest(
                 f"input {self.name!r}: expected shape {self.batched_shape} (batch first), got {list(shape)}"
+            )
+
+    def check_indices(self, array: np.ndarray) -> None:
+        """Indices outside the table would make torch fail mid-forward: refuse them first."""
+        if self.index_limit is None or array.size == 0:  # an empty batch is refused for its size
+            return
+        limit, layer = self.index_limit
+        low, high = int(array.min()), int(array.max())
+        if low < 0 or high >= limit:
+            raise BadRequest(
+                f"input {self.name!r}: index {low if low < 0 else high} is out of range for layer {layer!r}, "
+                f"which has {limit} embeddings (indices 0..{limit - 1})"
             )
 
     def metadata(self) -> dict:
@@ -60,13 +75,28 @@ def use_torch_threads_here() -> None:
         _thread.torch_threads_set = True
 
 
+def _probe(spec: TensorSpec, rows: int, generator: torch.Generator) -> torch.Tensor:
+    """Random values the input may hold: normal floats, or indices within its limit."""
+    shape = (rows, *spec.shape)
+    if spec.index_limit is not None:
+        return torch.randint(spec.index_limit[0], shape, generator=generator, dtype=spec.dtype.torch)
+    return torch.randn(shape, generator=generator, dtype=spec.dtype.torch)
+
+
 def _pad(array: np.ndarray, rows: int) -> np.ndarray:
     padding = np.zeros((rows - array.shape[0], *array.shape[1:]), dtype=array.dtype)
     return np.concatenate([array, padding])
 
 
 class ServedModel:
-    def __init__(self, definition: Definition, stack: LayerStack, max_batch_size: int, health_sample_every: int = 0):
+    def __init__(
+        self,
+        definition: Definition,
+        stack: LayerStack,
+        max_batch_size: int,
+        health_sample_every: int = 0,
+        metrics: ModelMetrics = NO_MODEL_METRICS,
+    ):
         self.definition = definition
         self.stack = stack
         self.name = definition.name
@@ -74,10 +104,15 @@ class ServedModel:
         # A model may lower the server's limit, never raise it.
         self.max_batch_size = min(definition.max_batch_size or max_batch_size, max_batch_size)
         dtype = BY_NAME[definition.dtype]
-        self.inputs = [TensorSpec(i.name, dtype, i.shape) for i in definition.inputs]
+        limits = stack.index_limits()
+        self.inputs = [
+            TensorSpec(i.name, BY_NAME[i.dtype or definition.dtype], i.shape, limits.get(i.name))
+            for i in definition.inputs
+        ]
         layer_shapes = {layer.name: layer.output_shape for layer in stack.built}
         self.outputs = [TensorSpec(name, dtype, layer_shapes[name]) for name in definition.outputs]
-        self.warmed_up = False
+        self.warmed_up = False  # also: warm-up passes are not served traffic, so not observed
+        self.metrics = metrics
         self.serving = optimize(stack) or stack  # what infer runs; `stack` stays what was declared
         self.batcher = self._batcher(definition.dynamic_batching)
         self.health = HealthMonitor(stack, health_sample_every)
@@ -111,6 +146,7 @@ class ServedModel:
         """The forward pass on numpy arrays. No parameter requires grad, so no graph is recorded
         and the cost of entering inference_mode (several µs) is saved."""
         use_torch_threads_here()
+        started = time.perf_counter()
         rows = inputs[0].shape[0]
         if self.batcher and rows < BATCH_INVARIANT_ROWS:
             inputs = [_pad(array, BATCH_INVARIANT_ROWS) for array in inputs]
@@ -121,13 +157,20 @@ class ServedModel:
             results = [values[name] for name in self.serving.output_names]
         else:
             results = self.serving.forward(*tensors)
-        return [result.numpy()[:rows] for result in results]
+        outputs = [result.numpy()[:rows] for result in results]
+        if self.warmed_up:
+            self.metrics.forward_pass(rows, time.perf_counter() - started)
+        return outputs
 
     def _batcher(self, config: dict | None) -> DynamicBatcher | None:
         if config is None:
             return None
         delay, preferred = config["max_queue_delay_microseconds"], config["preferred_batch_size"]
-        return DynamicBatcher(self.forward, self.max_batch_size, delay, preferred)
+        return DynamicBatcher(self.forward, self.max_batch_size, delay, preferred, self._waited)
+
+    def _waited(self, seconds: float) -> None:
+        if self.warmed_up:
+            self.metrics.queued(seconds)
 
     def warm_up(self) -> None:
         """Check the serving path against the declared stack, then one forward pass so the first
@@ -143,7 +186,7 @@ class ServedModel:
 
     def _serving_path_agrees(self) -> bool:
         generator = torch.Generator().manual_seed(0)
-        probe = [torch.randn(8, *s.shape, generator=generator, dtype=s.dtype.torch) for s in self.inputs]
+        probe = [_probe(spec, 8, generator) for spec in self.inputs]
         for declared, served in zip(self.stack.forward(*probe), self.serving.forward(*probe)):
             scale = max(1.0, declared.abs().max().item())
             if not torch.allclose(declared, served, rtol=1e-4, atol=1e-5 * scale):
@@ -160,6 +203,7 @@ class ServedModel:
         for spec in self.inputs:
             array = arrays[spec.name]
             spec.check_shape(array.shape)
+            spec.check_indices(array)
             batch_sizes.add(array.shape[0])
         if len(batch_sizes) > 1:
             raise BadRequest(f"inputs have different batch sizes: {sorted(batch_sizes)}")

@@ -53,8 +53,8 @@ def _layer(index, built, module, arguments, output, max_values) -> dict:
     }
     if kind.name in LINEAR_STEPS:
         described["steps"] = _linear_steps(kind.name, module, arguments[0], output, max_values)
-    if kind.health is not None:
-        described["health"] = summarize(kind.health, kind.health.hits(output), output.shape[0], max_values)
+    if built.health is not None:
+        described["health"] = summarize(built.health, built.health.hits(output), output.shape[0], max_values)
     return described
 
 

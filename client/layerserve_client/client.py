@@ -14,6 +14,9 @@ from . import exceptions
 DEFAULT_BASE_URL = "http://127.0.0.1:8000"
 DEFAULT_TIMEOUT = 10.0
 DEFAULT_DATATYPE = "FP32"
+# Inference is idempotent, so a request whose connection broke (the server died, its answer
+# was cut off) is sent again this many times; a timeout is not retried (it may still be running).
+DEFAULT_INFERENCE_RETRIES = 1
 
 DATATYPE_BY_DTYPE = {
     "bool": "BOOL",
@@ -41,8 +44,10 @@ class Client:
         timeout: float | None = DEFAULT_TIMEOUT,
         session: requests.Session | None = None,
         headers: Mapping[str, str] | None = None,
+        inference_retries: int = DEFAULT_INFERENCE_RETRIES,
     ):
         self.base_url = base_url.rstrip("/")
+        self.inference_retries = inference_retries
         self.timeout = timeout
         self.headers = dict(headers or {})
         self.session = session if session is not None else requests.Session()
@@ -123,6 +128,7 @@ class Client:
             payload["outputs"] = [{"name": output} for output in outputs]
         if request_id is not None:
             payload["id"] = request_id
+        kwargs.setdefault("retries", self.inference_retries)
         body = self._request("POST", _model_path(name, version) + "/infer", json=payload, **kwargs)
         return InferResult(body, as_numpy=want_numpy)
 
@@ -130,23 +136,31 @@ class Client:
         """Run the model through the V1 protocol; returns the "predictions" list."""
         path = f"/v1/models/{quote(name, safe='')}:predict"
         payload = {"instances": _plain_instances(instances)}
+        kwargs.setdefault("retries", self.inference_retries)
         return self._request("POST", path, json=payload, **kwargs)["predictions"]
 
     # Internals
 
-    def _request(self, method: str, path: str, **kwargs: Any) -> Any:
+    def _request(self, method: str, path: str, retries: int = 0, **kwargs: Any) -> Any:
+        """`retries`: times to send the request again when its connection breaks (idempotent requests only)."""
         kwargs.setdefault("timeout", self.timeout)
         kwargs["headers"] = {**self.headers, **(kwargs.get("headers") or {})}
         url = self.base_url + path
-        try:
-            response = self.session.request(method, url, **kwargs)
-        # Timeout first: requests.ConnectTimeout is a Timeout and a ConnectionError.
-        except requests.Timeout as exc:
-            raise exceptions.Timeout(f"{method} {url} timed out: {exc}") from exc
-        except requests.ConnectionError as exc:
-            raise exceptions.ConnectionError(f"cannot reach {url}: {exc}") from exc
-        except requests.RequestException as exc:
-            raise exceptions.LayerserveError(f"{method} {url} failed: {exc}") from exc
+        for attempts_left in range(retries, -1, -1):
+            try:
+                response = self.session.request(method, url, **kwargs)
+                break
+            # Timeout first: requests.ConnectTimeout is a Timeout and a ConnectionError.
+            except requests.Timeout as exc:
+                raise exceptions.Timeout(f"{method} {url} timed out: {exc}") from exc
+            except requests.ConnectionError as exc:
+                if not attempts_left:
+                    raise exceptions.ConnectionError(f"cannot reach {url}: {exc}") from exc
+            except requests.exceptions.ChunkedEncodingError as exc:  # the answer broke off mid-body
+                if not attempts_left:
+                    raise exceptions.LayerserveError(f"{method} {url} failed: {exc}") from exc
+            except requests.RequestException as exc:
+                raise exceptions.LayerserveError(f"{method} {url} failed: {exc}") from exc
         if response.status_code >= 400:
             raise exceptions.error_from_response(response)
         return _decode_json(response)

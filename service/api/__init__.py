@@ -8,12 +8,17 @@ from flask_smorest import Api
 from .. import __version__
 from ..repository import ModelRepository
 from . import request_id
+from .auth import AdminToken, InferenceToken
 from .errors import register_error_handlers
 from .infer_route import InferRoute, document_infer_route
 from .json_provider import OrjsonProvider
 from .request_id import resolve_request_id
 from .request_log import RequestLog
 from .schemas import ErrorSchema
+
+# Every per-model route exists in both forms.
+MODEL = "/models/<name>"
+MODEL_VERSION = "/models/<name>/versions/<version>"
 
 
 class LayerserveApi(Api):
@@ -24,8 +29,17 @@ def repository(app: Flask | None = None) -> ModelRepository:
     return (app or current_app).extensions["layerserve"]
 
 
+# Inference served by Flask views (V2 infer is served by InferRoute), and their protocol label.
+INFERENCE_ENDPOINTS = {"v1.model_predict": "v1"}
+
+
+def authorize_inference() -> None:
+    """Inference endpoints served by Flask (trace, :predict) ask for the token the infer route does."""
+    current_app.extensions["layerserve.inference_token"].check(request.headers.get("Authorization"))
+
+
 def init_api(app: Flask) -> None:
-    from . import layers, trace, v1, v2
+    from . import layers, metrics, model_repository, trace, v1, v2
 
     app.config.update(
         API_TITLE="layerserve",
@@ -36,13 +50,25 @@ def init_api(app: Flask) -> None:
     )
     app.json = OrjsonProvider(app)
     api = LayerserveApi(app)
-    for blueprint in (v2.blp, layers.blp, trace.blp, v1.blp):
+    api.spec.components.security_scheme("bearer", {"type": "http", "scheme": "bearer"})
+    for blueprint in (v2.blp, layers.blp, trace.blp, v1.blp, model_repository.blp):
         api.register_blueprint(blueprint)
+    app.extensions["layerserve.admin_token"] = AdminToken(app.config["ADMIN_TOKEN"])
+    inference_token = app.extensions["layerserve.inference_token"] = InferenceToken(app.config["INFER_TOKEN"])
     document_infer_route(api)
     register_error_handlers(app)
+    if app.config["METRICS"]:
+        api.register_blueprint(metrics.blp)
     request_log = RequestLog(app.config["REQUEST_LOG"])
     app.extensions["layerserve.request_log"] = request_log
-    app.wsgi_app = InferRoute(app.wsgi_app, repository(app), app.config["MAX_CONTENT_LENGTH"], request_log)
+    app.wsgi_app = InferRoute(
+        app.wsgi_app,
+        repository(app),
+        app.config["MAX_CONTENT_LENGTH"],
+        request_log,
+        app.extensions["layerserve.metrics"],
+        inference_token,
+    )
     app.before_request(_start_request)
     app.after_request(_finish_request)
 
@@ -54,13 +80,14 @@ def _start_request():
 
 def _finish_request(response):
     response.headers[request_id.HEADER] = g.get("request_id", "")
+    started = g.get("started", time.perf_counter())
+    model = (request.view_args or {}).get("name")
     current_app.extensions["layerserve.request_log"].write(
-        g.request_id,
-        request.method,
-        request.path,
-        response.status_code,
-        g.get("started", time.perf_counter()),
-        model=(request.view_args or {}).get("name"),
-        error=g.get("error"),
+        g.request_id, request.method, request.path, response.status_code, started, model=model, error=g.get("error")
     )
+    protocol = INFERENCE_ENDPOINTS.get(request.endpoint)
+    if protocol is not None:
+        current_app.extensions["layerserve.metrics"].inference_request(
+            model, protocol, response.status_code, time.perf_counter() - started
+        )
     return response

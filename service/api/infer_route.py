@@ -10,12 +10,15 @@ import logging
 import re
 import time
 
+from werkzeug.http import HTTP_STATUS_CODES
 from werkzeug.routing import Rule
 
 from ..codec import BINARY_CONTENT_TYPE, BINARY_HEADER, JSON_CONTENT_TYPE, binary_response, encode_json, read_body
 from ..errors import BadRequest, BodyTooLarge, MethodNotAllowed, ServiceError
 from ..inference import infer
+from ..metrics import Metrics
 from ..repository import ModelRepository
+from .auth import InferenceToken
 from .fastcheck import compile_schema
 from .request_id import ENVIRON_KEY, HEADER, resolve_request_id
 from .request_log import RequestLog
@@ -26,18 +29,27 @@ log = logging.getLogger(__name__)
 RULES = ("/v2/models/<name>/infer", "/v2/models/<name>/versions/<version>/infer")
 INFER_PATH = re.compile(r"^/v2/models/(?P<name>[^/]+)(?:/versions/(?P<version>[^/]+))?/infer$")
 _BINARY_ENVIRON_KEY = "HTTP_" + BINARY_HEADER.upper().replace("-", "_")
-_REASONS = {200: "OK", 400: "BAD REQUEST", 404: "NOT FOUND", 405: "METHOD NOT ALLOWED", 413: "REQUEST ENTITY TOO LARGE"}
-_REASONS.update({415: "UNSUPPORTED MEDIA TYPE", 500: "INTERNAL SERVER ERROR", 503: "SERVICE UNAVAILABLE"})
+_STATUS_LINES = {code: f"{code} {reason.upper()}" for code, reason in HTTP_STATUS_CODES.items()}
 
 check_infer_request = compile_schema(InferRequestSchema)
 
 
 class InferRoute:
-    def __init__(self, next_app, repository: ModelRepository, max_body_bytes: int, request_log: RequestLog):
+    def __init__(
+        self,
+        next_app,
+        repository: ModelRepository,
+        max_body_bytes: int,
+        request_log: RequestLog,
+        metrics: Metrics,
+        token: InferenceToken,
+    ):
         self.next_app = next_app
         self.repository = repository
         self.max_body_bytes = max_body_bytes
         self.request_log = request_log
+        self.metrics = metrics
+        self.token = token
 
     def __call__(self, environ, start_response):
         match = INFER_PATH.match(environ.get("PATH_INFO", ""))
@@ -49,6 +61,8 @@ class InferRoute:
         try:
             if environ["REQUEST_METHOD"] != "POST":
                 raise MethodNotAllowed(environ["REQUEST_METHOD"], environ["PATH_INFO"], ["POST"])
+            if self.token.enabled:
+                self.token.check(environ.get("HTTP_AUTHORIZATION"))
             status, body, headers = self._infer(environ, match["name"], match["version"], details)
         except ServiceError as error:
             status, body, headers = error.status, _error_body(error.message, request_id), list(error.headers)
@@ -61,8 +75,9 @@ class InferRoute:
         headers = [("Content-Length", str(len(body))), (HEADER, request_id), *headers]
         if not any(name == "Content-Type" for name, _ in headers):
             headers.append(("Content-Type", JSON_CONTENT_TYPE))
-        start_response(f"{status} {_REASONS.get(status, '')}", headers)
+        start_response(_STATUS_LINES[status], headers)
         self.request_log.write(request_id, environ["REQUEST_METHOD"], environ["PATH_INFO"], status, started, **details)
+        self.metrics.inference_request(match["name"], "v2", status, time.perf_counter() - started)
         return [body]
 
     def _infer(self, environ, name: str, version: str | None, details: dict):

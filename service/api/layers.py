@@ -1,14 +1,11 @@
 """Layer endpoints: what each layer of a model is, its wiring, shapes and parameters."""
 
 from ..describe import describe_layers, describe_one
-from . import repository
+from . import MODEL, MODEL_VERSION, repository
 from .parsing import Blueprint
 from .schemas import LayerQuerySchema, LayersSchema, OneLayerSchema
 
 blp = Blueprint("layers", __name__, url_prefix="/v2", description="Layers of a model, in order")
-
-MODEL = "/models/<name>"
-MODEL_VERSION = "/models/<name>/versions/<version>"
 
 
 @blp.route(MODEL + "/layers")

@@ -1,6 +1,7 @@
 """Request bodies: strict JSON, checked by marshmallow, with errors that name the field."""
 
 from flask_smorest import Blueprint as SmorestBlueprint
+from marshmallow import missing
 from webargs.flaskparser import FlaskParser
 
 from ..codec import read_body
@@ -12,7 +13,10 @@ class StrictJsonParser(FlaskParser):
     DEFAULT_VALIDATION_STATUS = 400
 
     def load_json(self, req, schema):
-        document, _ = read_body(req.get_data(cache=True), req.headers.get("Content-Type", ""))
+        body = req.get_data(cache=True)
+        if not body and req.content_length in (None, 0):
+            return missing  # no body at all: fine where the body is optional, "missing" where it is not
+        document, _ = read_body(body, req.headers.get("Content-Type", ""))
         return document
 
     def handle_error(self, error, req, schema, *, error_status_code, error_headers):

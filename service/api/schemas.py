@@ -75,6 +75,21 @@ class ModelListSchema(Schema):
     models = fields.List(fields.Nested(ModelStatusSchema))
 
 
+class RepositoryIndexRequestSchema(Schema):
+    ready = fields.Boolean(metadata={"description": "true: list only the models that are ready"})
+
+
+class RepositoryModelSchema(Schema):
+    """One entry of the repository index, as the Open Inference Protocol's repository extension has it."""
+
+    name = fields.String()
+    version = fields.String(allow_none=True)
+    state = fields.String(metadata={"description": "READY, LOADING or UNAVAILABLE"})
+    reason = fields.String(
+        allow_none=True, metadata={"description": "why it is unavailable: a load error, unloaded, not loaded"}
+    )
+
+
 class ServerMetadataSchema(Schema):
     name = fields.String()
     version = fields.String()

@@ -3,14 +3,11 @@
 from flask import current_app
 
 from ..trace import trace
-from . import repository
+from . import MODEL, MODEL_VERSION, authorize_inference, repository
 from .parsing import Blueprint
 from .schemas import HealthReportSchema, InferRequestSchema, TraceResponseSchema
 
 blp = Blueprint("trace", __name__, url_prefix="/v2", description="Inside a model: traces and activation health")
-
-MODEL = "/models/<name>"
-MODEL_VERSION = "/models/<name>/versions/<version>"
 
 
 @blp.route(MODEL + "/trace", methods=["POST"])
@@ -19,6 +16,7 @@ MODEL_VERSION = "/models/<name>/versions/<version>"
 @blp.response(200, TraceResponseSchema)
 def trace_batch(request, name, version=None):
     """Run a batch through the declared layers and return every layer's output, statistics and health."""
+    authorize_inference()
     return trace(repository().get(name, version), request, current_app.config["TRACE_MAX_VALUES"])
 
 

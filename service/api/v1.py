@@ -1,7 +1,7 @@
 """The simple protocol for curl users (TF Serving / KServe V1): instances in, predictions out."""
 
 from ..inference import predict
-from . import repository
+from . import authorize_inference, repository
 from .parsing import Blueprint
 from .schemas import PredictRequestSchema, PredictResponseSchema
 
@@ -13,4 +13,5 @@ blp = Blueprint("v1", __name__, url_prefix="/v1", description="Simple prediction
 @blp.response(200, PredictResponseSchema)
 def model_predict(request, name):
     """One instance per sample; with several inputs, each instance is an object keyed by input name."""
+    authorize_inference()
     return predict(repository().get(name), request["instances"])

@@ -1,8 +1,8 @@
 """Open Inference Protocol (KServe V2) endpoints: health, metadata, readiness, inference."""
 
 from .. import __version__
-from ..errors import ModelNotReady, NotReady
-from . import repository
+from ..errors import NotReady
+from . import MODEL, MODEL_VERSION, repository
 from .parsing import Blueprint
 from .schemas import (
     HealthSchema,
@@ -14,15 +14,16 @@ from .schemas import (
 
 blp = Blueprint("v2", __name__, url_prefix="/v2", description="Open Inference Protocol (KServe V2)")
 
-MODEL = "/models/<name>"
-MODEL_VERSION = "/models/<name>/versions/<version>"
-
 
 @blp.route("")
 @blp.response(200, ServerMetadataSchema)
 def server_metadata():
     """Server name, version and protocol extensions."""
-    return {"name": "layerserve", "version": __version__, "extensions": ["binary_tensor_data", "layers", "trace"]}
+    return {
+        "name": "layerserve",
+        "version": __version__,
+        "extensions": ["binary_tensor_data", "model_repository", "layers", "trace"],
+    }
 
 
 @blp.route("/health/live")
@@ -72,8 +73,5 @@ def model_metadata(name, version=None):
 @blp.alt_response(503, description="the model failed to load or is warming up")
 def model_ready(name, version=None):
     """200 when the model serves; 503 with the reason when it does not."""
-    entry = repository().entry(name)
-    if not entry.ready:
-        raise ModelNotReady(name, entry.error or "warming up")
     repository().get(name, version)
     return {"name": name, "ready": True}

@@ -6,7 +6,7 @@ from pathlib import Path
 from ..dtypes import BY_NAME, DType
 from ..errors import DefinitionError
 from .definition import Definition, LayerDef, load_definition
-from .layers import ParamError, ShapeMismatch
+from .shapes import ParamError, ShapeMismatch
 from .stack import BuiltLayer, LayerStack
 from .weights import assign_tensors, expected_tensors, gather_tensors
 
@@ -39,7 +39,9 @@ def load_stack(folder: Path, max_parameters: int = DEFAULT_MAX_PARAMETERS) -> tu
 
 
 def _check_budget(built: list[BuiltLayer], modules, max_parameters: int) -> None:
-    """Refuse a model too big to hold before any of its tensors is allocated (the modules are on meta)."""
+    """Refuse a model too big to hold before any of its tensors is allocated (the modules are on
+    meta), and one layer whose output for a single sample would be as big (a pool or padding
+    can make one without any parameter)."""
     total = 0
     for layer, module in zip(built, modules):
         total += sum(math.prod(shape) for shape in expected_tensors(module).values())
@@ -48,16 +50,20 @@ def _check_budget(built: list[BuiltLayer], modules, max_parameters: int) -> None
                 f"{layer.definition.where}: the model needs {total:,} parameter values up to this layer, "
                 f"over the limit of {max_parameters:,} (LAYERSERVE_MAX_MODEL_PARAMETERS)"
             )
+        values = math.prod(layer.output_shape)
+        if values > max_parameters:
+            raise DefinitionError(
+                f"{layer.definition.where}: its output {list(layer.output_shape)} holds {values:,} values per sample, "
+                f"over the limit of {max_parameters:,} (LAYERSERVE_MAX_MODEL_PARAMETERS)"
+            )
 
 
 def _sources(definition: Definition, layer: LayerDef, previous: str | None) -> tuple[str, ...]:
     if layer.inputs is None:
-        if previous is None and len(definition.inputs) == 1:
-            return (definition.inputs[0].name,)
-        if previous is None:
+        if previous is None and len(definition.inputs) > 1:
             names = [i.name for i in definition.inputs]
             raise DefinitionError(f"{layer.where}: the model has inputs {names}; name the ones it takes in `inputs`")
-        sources = (previous,)
+        sources = (previous or definition.inputs[0].name,)
     else:
         sources = tuple(layer.inputs)
     known = [i.name for i in definition.inputs] + [d.name for d in definition.layers[: layer.index]]
@@ -66,9 +72,28 @@ def _sources(definition: Definition, layer: LayerDef, previous: str | None) -> t
             raise DefinitionError(
                 f"{layer.where}: input {source!r} is neither a model input nor an earlier layer ({', '.join(known)})"
             )
-    if len(sources) != layer.type.arity:
-        raise DefinitionError(f"{layer.where}: takes {layer.type.arity} input(s), got {len(sources)}: {list(sources)}")
+    arity, variadic = layer.type.arity, layer.type.variadic
+    if len(sources) < arity or (len(sources) > arity and not variadic):
+        takes = f"{arity} or more inputs" if variadic else f"{arity} input(s)"
+        raise DefinitionError(f"{layer.where}: takes {takes}, got {len(sources)}: {list(sources)}")
+    _check_index_inputs(definition, layer, sources)
     return sources
+
+
+def _check_index_inputs(definition: Definition, layer: LayerDef, sources) -> None:
+    """Integer inputs hold indices: only a layer that looks indices up (Embedding) reads them, and it reads nothing else."""
+    index_dtypes = {i.name: i.dtype for i in definition.inputs if i.dtype}
+    for source in sources:
+        if layer.type.index_bound and source not in index_dtypes:
+            raise DefinitionError(
+                f"{layer.where} looks up integer indices, but {_describe(definition, source)} holds "
+                f"{definition.dtype} values; give it a model input declared with dtype: int64 (or int32)"
+            )
+        if not layer.type.index_bound and source in index_dtypes:
+            raise DefinitionError(
+                f"{layer.where} computes on {definition.dtype} values, but input {source!r} holds "
+                f"{index_dtypes[source]} indices; only Embedding reads indices"
+            )
 
 
 def _infer(definition: Definition, layer: LayerDef, sources, shapes):
@@ -76,8 +101,13 @@ def _infer(definition: Definition, layer: LayerDef, sources, shapes):
         return layer.type.infer(layer.params, [shapes[s] for s in sources])
     except ShapeMismatch as exc:
         source = sources[exc.operand]
+        expected = exc.expected
+        if exc.references:
+            expected = expected.format(
+                references=" and ".join(_describe(definition, sources[i]) for i in exc.references)
+            )
         raise DefinitionError(
-            f"{layer.where} expects {exc.expected}, but {_describe(definition, source)} gives per-sample shape {list(exc.got)}"
+            f"{layer.where} expects {expected}, but {_describe(definition, source)} gives per-sample shape {list(exc.got)}"
         ) from None
     except ParamError as exc:
         raise DefinitionError(f"{layer.where}: {exc.field}: {exc}") from None

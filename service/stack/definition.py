@@ -30,6 +30,7 @@ DefinitionLoader.add_implicit_resolver(
 class InputDef:
     name: str
     shape: tuple[int, ...]
+    dtype: str | None = None  # int64 or int32 for Embedding indices; None: the model's dtype
 
 
 @dataclass(frozen=True)
@@ -130,7 +131,7 @@ def load_definition(folder: Path) -> Definition:
         description=data["description"],
         dtype=data["dtype"],
         max_batch_size=data["max_batch_size"],
-        inputs=[InputDef(i["name"], tuple(i["shape"])) for i in data["inputs"]],
+        inputs=[InputDef(i["name"], tuple(i["shape"]), i["dtype"]) for i in data["inputs"]],
         layers=layers,
         outputs=data.get("outputs") or [layers[-1].name],
         weights=data["weights"],

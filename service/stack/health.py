@@ -1,6 +1,9 @@
-"""Activation health: where a ReLU is dead (exactly zero) or a Sigmoid/Tanh saturated (flat).
+"""Activation health: where an activation's gradient vanishes, read from its output alone.
 
-A neuron is one element of a layer's per-sample output. Counting, per neuron, the samples
+A neuron is one element of a layer's per-sample output. It is *dead* on a sample when the layer
+outputs the constant it replaces cut-off inputs with (0 for ReLU), and *saturated* when the
+output sits at a bound of the output range: exactly at it for hard clamps (ReLU6, Hardtanh),
+within a margin of it for smooth curves (Sigmoid, Tanh). Counting, per neuron, the samples
 where the rule holds gives both a batch's picture (trace) and a running one (served traffic).
 """
 
@@ -15,9 +18,10 @@ SATURATION_MARGIN = 0.01
 
 @dataclass(frozen=True)
 class HealthRule:
-    kind: str  # "zero": output exactly 0 (dead ReLU); "saturation": output near a bound
+    kind: str  # "zero": output exactly `low` (dead); "saturation": output near a bound
     low: float = 0.0
     high: float = 0.0
+    margin: float = SATURATION_MARGIN  # of the output range; 0 for hard clamps
 
     @property
     def counted(self) -> str:
@@ -27,9 +31,9 @@ class HealthRule:
         """Per neuron, how many samples of the batch meet the rule (int64, per-sample shape flattened)."""
         flat = output.reshape(output.shape[0], -1)
         if self.kind == "zero":
-            met = flat == 0
+            met = flat == self.low
         else:
-            margin = SATURATION_MARGIN * (self.high - self.low)
+            margin = self.margin * (self.high - self.low)
             met = (flat <= self.low + margin) | (flat >= self.high - margin)
         return met.sum(dim=0, dtype=torch.int64)
 
@@ -37,8 +41,19 @@ class HealthRule:
 ZERO = HealthRule("zero")
 
 
+def dead_at(value: float) -> HealthRule:
+    """A layer that outputs `value` wherever it cuts its input off (Threshold), with no gradient there."""
+    return HealthRule("zero", value)
+
+
 def saturation(low: float, high: float) -> HealthRule:
+    """A smooth curve flattening toward its bounds: saturated within the margin of either."""
     return HealthRule("saturation", low, high)
+
+
+def clamp(low: float, high: float) -> HealthRule:
+    """A hard clamp: saturated exactly at a bound, where its gradient is 0."""
+    return HealthRule("saturation", low, high, margin=0.0)
 
 
 def summarize(rule: HealthRule, hits, samples: int, max_values: int) -> dict:

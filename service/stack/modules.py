@@ -1,4 +1,4 @@
-"""Modules that torch.nn does not have."""
+"""Modules that torch.nn does not have: the Dense layout and the combinators of several inputs."""
 
 import torch
 from torch import nn
@@ -25,3 +25,35 @@ class Dense(nn.Module):
 
     def extra_repr(self):
         return f"in_features={self.in_features}, out_features={self.out_features}"
+
+
+class Add(nn.Module):
+    """The element-wise sum of its inputs (torch broadcasting): a residual connection is Add(x, f(x))."""
+
+    def forward(self, first, *rest):
+        for x in rest:
+            first = first + x
+        return first
+
+
+class Multiply(nn.Module):
+    """The element-wise product of its inputs (torch broadcasting), as in a gate x * sigmoid(g)."""
+
+    def forward(self, first, *rest):
+        for x in rest:
+            first = first * x
+        return first
+
+
+class Concat(nn.Module):
+    """torch.cat of its inputs along `dim` (counting the batch dimension, as torch does)."""
+
+    def __init__(self, dim=-1):
+        super().__init__()
+        self.dim = dim
+
+    def forward(self, *inputs):
+        return torch.cat(inputs, dim=self.dim)
+
+    def extra_repr(self):
+        return f"dim={self.dim}"

@@ -2,7 +2,7 @@
 
 from marshmallow import INCLUDE, Schema, ValidationError, fields, validate, validates, validates_schema
 
-from ..dtypes import BY_NAME
+from ..dtypes import INDEX_DTYPES, MODEL_DTYPES
 from .layers import LAYER_TYPES
 
 NAME_PATTERN = r"^[A-Za-z_][A-Za-z0-9_]*$"
@@ -19,6 +19,11 @@ class InputSchema(Schema):
         required=True,
         validate=validate.Length(min=1),
         metadata={"description": "per-sample shape; the batch dimension is implicit and comes first"},
+    )
+    dtype = fields.String(
+        load_default=None,
+        validate=validate.OneOf(INDEX_DTYPES),
+        metadata={"description": "only for integer indices (Embedding); other inputs have the model's dtype"},
     )
 
 
@@ -48,7 +53,7 @@ class DefinitionSchema(Schema):
     name = fields.String(validate=_name)
     version = fields.Integer(strict=True, load_default=1, validate=validate.Range(min=1))
     description = fields.String(load_default="")
-    dtype = fields.String(load_default="float32", validate=validate.OneOf(sorted(BY_NAME)))
+    dtype = fields.String(load_default="float32", validate=validate.OneOf(MODEL_DTYPES))
     max_batch_size = fields.Integer(strict=True, load_default=None, validate=validate.Range(min=1))
     inputs = fields.List(fields.Nested(InputSchema), required=True, validate=validate.Length(min=1))
     layers = fields.List(fields.Nested(LayerSchema), required=True, validate=validate.Length(min=1))

@@ -6,6 +6,7 @@ import torch
 from torch import nn
 
 from .definition import LayerDef
+from .health import HealthRule
 
 
 @dataclass(frozen=True)
@@ -22,6 +23,12 @@ class BuiltLayer:
     def name(self) -> str:
         return self.definition.name
 
+    @property
+    def health(self) -> HealthRule | None:
+        """What makes one of its neurons dead or saturated, for its hyper-parameters."""
+        rule = self.definition.type.health
+        return rule(self.params) if rule else None
+
 
 class LayerStack(nn.Module):
     """Runs each layer on the outputs it names; returns the declared outputs in order."""
@@ -35,6 +42,18 @@ class LayerStack(nn.Module):
         # module.forward, not module(...): no hooks are used, and the call machinery costs
         # microseconds per layer, which is most of a small model's forward pass.
         self._steps = [(layer.name, module.forward, layer.sources) for layer, module in zip(layers, modules)]
+
+    def index_limits(self) -> dict[str, tuple[int, str]]:
+        """For each input of indices: the bound they must stay below, and the layer that sets it."""
+        limits = {}
+        for layer in self.built:
+            bound = layer.definition.type.index_bound
+            if bound is None:
+                continue
+            for source in layer.sources:
+                limit = (layer.params[bound], layer.name)
+                limits[source] = min(limits.get(source, limit), limit)
+        return limits
 
     def forward(self, *inputs: torch.Tensor) -> tuple[torch.Tensor, ...]:
         values = self.run(*inputs)

@@ -19,9 +19,6 @@ from .stack import BuiltLayer
 # Buffers torch keeps for training only; accepted in weight files, never required.
 TRAINING_ONLY = ("num_batches_tracked",)
 
-# Seeded values for tensors without a fan-in rule: torch's own reset values.
-_DEFAULTS = {"weight": np.ones, "bias": np.zeros, "running_mean": np.zeros, "running_var": np.ones}
-
 
 def expected_tensors(module: nn.Module) -> dict[str, tuple[int, ...]]:
     """The tensors a built (meta) module needs, by state-dict name, with their shapes."""
@@ -95,18 +92,11 @@ def _leaves(value):
 
 
 def seeded_tensors(built: BuiltLayer, seed: int, shapes: dict, dtype: DType) -> dict[str, np.ndarray]:
-    """torch's default initialization, drawn with numpy from a stream per (seed, layer)."""
+    """torch's default initialization (the layer type's seed rule), drawn from a stream per (seed, layer)."""
     layer = built.definition
     rng = np.random.default_rng([seed, layer.index])
-    fan_in = built.params.get(layer.type.fan_in) if layer.type.fan_in else None  # inferred when omitted
-    values = {}
-    for name, shape in shapes.items():
-        if fan_in:
-            bound = 1.0 / np.sqrt(fan_in)
-            values[name] = rng.uniform(-bound, bound, size=shape).astype(dtype.numpy)
-        else:
-            values[name] = _DEFAULTS[name](shape, dtype=dtype.numpy)
-    return values
+    drawn = layer.type.seed(built.params, shapes, rng)  # params with inferred sizes filled in
+    return {name: values.astype(dtype.numpy) for name, values in drawn.items()}
 
 
 def gather_tensors(

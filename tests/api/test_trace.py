@@ -57,7 +57,7 @@ def test_statistics_cover_the_whole_batch(client):
     assert stats["nan"] == 0 and stats["inf"] == 0
 
 
-@pytest.mark.parametrize("model", ["fold", "recipe", "dense", "sine", "matcher", "classifier"])
+@pytest.mark.parametrize("model", ["fold", "recipe", "dense", "sine", "matcher", "classifier", "sharpen"])
 def test_the_trace_agrees_with_infer(client, model):
     metadata = client.get(f"/v2/models/{model}").get_json()
     rng = np.random.default_rng(0)
@@ -132,6 +132,35 @@ def test_saturated_sigmoid_and_tanh_are_counted(tmp_path):
     assert layer(document, "sig")["health"]["fraction"] == pytest.approx(0.5)
     assert layer(document, "th")["health"]["fraction"] == pytest.approx(0.5)
     assert layer(document, "sig")["health"]["saturated"] == 0
+
+
+def test_clamps_saturate_exactly_at_a_bound_and_cut_offs_are_dead_at_their_value(tmp_path):
+    models = write_models(
+        tmp_path,
+        {
+            "clamps": "inputs: [{name: x, shape: [1]}]\n"
+            "layers:\n"
+            "  - {name: relu6, type: ReLU6}\n"
+            "  - {name: hardtanh, type: Hardtanh, min_val: -2.0, max_val: 0.5, inputs: [x]}\n"
+            "  - {name: hardsigmoid, type: Hardsigmoid, inputs: [x]}\n"
+            "  - {name: threshold, type: Threshold, threshold: 0.0, value: -7.0, inputs: [x]}\n"
+            "  - {name: hardshrink, type: Hardshrink, inputs: [x]}\n"
+            "  - {name: softsign, type: Softsign, inputs: [x]}\n"
+            "outputs: [relu6, hardtanh, hardsigmoid, threshold, hardshrink, softsign]\n"
+        },
+    )
+    client = app_over(models).test_client()
+    xs = [-100.0, -3.0, -2.0, -0.3, 0.0, 0.3, 0.5, 5.99, 6.0, 100.0]
+    document = trace(client, "clamps", infer_body("x", [[x] for x in xs]))
+    health = {entry["name"]: entry.get("health") for entry in document["layers"]}
+    # at or beyond a bound, not near it: 5.99 and -0.3 are not saturated for ReLU6
+    assert health["relu6"]["rule"] == "saturation" and health["relu6"]["fraction"] == pytest.approx(7 / 10)
+    assert health["hardtanh"]["fraction"] == pytest.approx(7 / 10)  # ≤ -2 (3), ≥ 0.5 (4)
+    assert health["hardsigmoid"]["fraction"] == pytest.approx(5 / 10)  # ≤ -3 (2), ≥ 3 (3)
+    assert health["threshold"]["rule"] == "zero" and health["threshold"]["fraction"] == pytest.approx(5 / 10)
+    assert health["hardshrink"]["fraction"] == pytest.approx(4 / 10)  # |x| ≤ 0.5
+    assert health["softsign"]["fraction"] == pytest.approx(2 / 10)  # |x| ≥ 49
+    assert health["threshold"]["dead"] == 0 and health["softsign"]["saturated"] == 0
 
 
 def test_health_sampling_can_be_switched_off(tmp_path):

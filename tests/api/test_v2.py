@@ -33,7 +33,7 @@ def test_server_metadata(client):
     assert client.get("/v2").get_json() == {
         "name": "layerserve",
         "version": __version__,
-        "extensions": ["binary_tensor_data", "layers", "trace"],
+        "extensions": ["binary_tensor_data", "model_repository", "layers", "trace"],
     }
 
 
@@ -72,8 +72,10 @@ def test_model_metadata_matches_the_definition(client, name):
     assert metadata["versions"] == [str(declared.get("version", 1))]
     assert metadata["platform"] == "layerserve"
     assert metadata["description"] == declared["description"]
+    datatypes = {None: "FP32", "int64": "INT64", "int32": "INT32"}  # index inputs declare theirs
     assert metadata["inputs"] == [
-        {"name": i["name"], "datatype": "FP32", "shape": [-1, *i["shape"]]} for i in declared["inputs"]
+        {"name": i["name"], "datatype": datatypes[i.get("dtype")], "shape": [-1, *i["shape"]]}
+        for i in declared["inputs"]
     ]
     outputs = declared.get("outputs") or [declared["layers"][-1]["name"]]
     assert [o["name"] for o in metadata["outputs"]] == outputs

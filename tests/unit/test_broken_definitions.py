@@ -165,7 +165,7 @@ CASES = [
         ("model.yaml", "inputs[0].name", "letters, digits and underscores"),
     ),
     # --- layer types and hyper-parameters ---------------------------------------------------------
-    Broken("unknown_layer_type", doc({"name": "conv", "type": "Conv2d"}), ("model.yaml", "layers[0].type", "Linear")),
+    Broken("unknown_layer_type", doc({"name": "conv", "type": "Conv3d"}), ("model.yaml", "layers[0].type", "Linear")),
     Broken("missing_layer_type", doc({"name": "act"}), ("model.yaml", "layers[0].type", "Missing data")),
     Broken(
         "misspelled_hyper_parameter",
@@ -381,6 +381,298 @@ CASES = [
         "batch_norm_channels_mismatch",
         seeded({"name": "bn", "type": "BatchNorm1d", "num_features": 4}, inputs=[{"name": "x", "shape": [3, 4]}]),
         ("model.yaml", "'bn' (#0, BatchNorm1d)", "4 channels", "[3, 4]"),
+    ),
+    # --- more of torch.nn: hyper-parameters ----------------------------------------------------------
+    Broken(
+        "hardtanh_bounds_reversed",
+        doc({"name": "act", "type": "Hardtanh", "min_val": 1.0, "max_val": 0.5}),
+        ("model.yaml", "'act' (Hardtanh)", "max_val: must be greater than min_val (1.0)"),
+    ),
+    Broken(
+        "rrelu_bounds_reversed",
+        doc({"name": "act", "type": "RReLU", "lower": 0.5, "upper": 0.1}),
+        ("model.yaml", "'act' (RReLU)", "upper: must be at least lower (0.5)"),
+    ),
+    Broken(
+        "threshold_without_value",
+        doc({"name": "cut", "type": "Threshold", "threshold": 0.5}),
+        ("model.yaml", "'cut' (Threshold)", "value: Missing data for required field"),
+    ),
+    Broken(
+        "celu_alpha_zero",
+        doc({"name": "act", "type": "CELU", "alpha": 0}),
+        ("model.yaml", "'act' (CELU)", "alpha: must not be 0"),
+    ),
+    Broken(
+        "softplus_beta_zero",
+        doc({"name": "act", "type": "Softplus", "beta": 0}),
+        ("model.yaml", "'act' (Softplus)", "beta: must not be 0"),
+    ),
+    Broken(
+        "softshrink_negative_lambd",
+        doc({"name": "act", "type": "Softshrink", "lambd": -1}),
+        ("model.yaml", "'act' (Softshrink)", "lambd:", "greater than or equal to 0"),
+    ),
+    Broken(
+        "prelu_num_parameters_zero",
+        seeded({"name": "act", "type": "PReLU", "num_parameters": 0}),
+        ("model.yaml", "'act' (PReLU)", "num_parameters:", "greater than or equal to 1"),
+    ),
+    Broken(
+        "conv_kernel_size_missing",
+        seeded({"name": "conv", "type": "Conv1d", "out_channels": 2}, inputs=[{"name": "x", "shape": [3, 8]}]),
+        ("model.yaml", "'conv' (Conv1d)", "kernel_size: Missing data for required field"),
+    ),
+    Broken(
+        "conv2d_kernel_size_of_three_dims",
+        seeded(
+            {"name": "conv", "type": "Conv2d", "out_channels": 2, "kernel_size": [3, 3, 3]},
+            inputs=[{"name": "x", "shape": [3, 8, 8]}],
+        ),
+        ("model.yaml", "'conv' (Conv2d)", "kernel_size: must be an integer ≥ 1, or a list of 2 of them"),
+    ),
+    Broken(
+        "conv_stride_zero",
+        seeded(
+            {"name": "conv", "type": "Conv1d", "out_channels": 2, "kernel_size": 3, "stride": 0},
+            inputs=[{"name": "x", "shape": [3, 8]}],
+        ),
+        ("model.yaml", "'conv' (Conv1d)", "stride: must be an integer ≥ 1"),
+    ),
+    Broken(
+        "conv_padding_word_unknown",
+        seeded(
+            {"name": "conv", "type": "Conv1d", "out_channels": 2, "kernel_size": 3, "padding": "full"},
+            inputs=[{"name": "x", "shape": [3, 8]}],
+        ),
+        ("model.yaml", "'conv' (Conv1d)", "padding: must be an integer ≥ 0", "'same' or 'valid'"),
+    ),
+    Broken(
+        "conv_padding_mode_unknown",
+        seeded(
+            {"name": "conv", "type": "Conv1d", "out_channels": 2, "kernel_size": 3, "padding_mode": "mirror"},
+            inputs=[{"name": "x", "shape": [3, 8]}],
+        ),
+        ("model.yaml", "'conv' (Conv1d)", "padding_mode:", "zeros, reflect, replicate, circular"),
+    ),
+    Broken(
+        "conv_groups_not_dividing_out_channels",
+        seeded(
+            {"name": "conv", "type": "Conv1d", "out_channels": 2, "kernel_size": 3, "groups": 3},
+            inputs=[{"name": "x", "shape": [3, 8]}],
+        ),
+        ("model.yaml", "'conv' (#0, Conv1d): groups: out_channels 2 is not divisible by groups 3"),
+    ),
+    Broken(
+        "conv_same_padding_with_stride",
+        seeded(
+            {"name": "conv", "type": "Conv1d", "out_channels": 3, "kernel_size": 3, "padding": "same", "stride": 2},
+            inputs=[{"name": "x", "shape": [3, 8]}],
+        ),
+        ("model.yaml", "'conv' (#0, Conv1d): padding: 'same' needs stride 1"),
+    ),
+    Broken(
+        "pool_padding_over_half_the_kernel",
+        doc(
+            {"name": "pool", "type": "MaxPool1d", "kernel_size": 2, "padding": 2},
+            inputs=[{"name": "x", "shape": [3, 8]}],
+        ),
+        ("model.yaml", "'pool' (#0, MaxPool1d): padding: 2 is more than half the kernel size 2"),
+    ),
+    Broken(
+        "avg_pool_divisor_zero",
+        doc(
+            {"name": "pool", "type": "AvgPool2d", "kernel_size": 2, "divisor_override": 0},
+            inputs=[{"name": "x", "shape": [2, 4, 4]}],
+        ),
+        ("model.yaml", "'pool' (AvgPool2d)", "divisor_override: must not be 0"),
+    ),
+    Broken(
+        "avg_pool1d_has_no_divisor_override",
+        doc(
+            {"name": "pool", "type": "AvgPool1d", "kernel_size": 2, "divisor_override": 2},
+            inputs=[{"name": "x", "shape": [2, 4]}],
+        ),
+        ("model.yaml", "'pool' (AvgPool1d)", "divisor_override: Unknown field"),
+    ),
+    Broken(
+        "adaptive_pool_output_size_zero",
+        doc(
+            {"name": "pool", "type": "AdaptiveAvgPool2d", "output_size": [0, 2]},
+            inputs=[{"name": "x", "shape": [2, 4, 4]}],
+        ),
+        ("model.yaml", "'pool' (AdaptiveAvgPool2d)", "output_size: must be an integer ≥ 1 or null"),
+    ),
+    Broken(
+        "group_norm_groups_not_dividing_channels",
+        seeded({"name": "gn", "type": "GroupNorm", "num_groups": 4}, inputs=[{"name": "x", "shape": [6, 3]}]),
+        ("model.yaml", "'gn' (#0, GroupNorm): num_groups: 6 channels do not split into 4 groups"),
+    ),
+    Broken(
+        "embedding_padding_idx_out_of_range",
+        seeded(
+            {"name": "emb", "type": "Embedding", "num_embeddings": 5, "embedding_dim": 2, "padding_idx": 5},
+            inputs=[{"name": "ids", "shape": [3], "dtype": "int64"}],
+        ),
+        ("model.yaml", "'emb' (Embedding)", "padding_idx: must be within num_embeddings: -5..4"),
+    ),
+    Broken(
+        "embedding_without_num_embeddings",
+        seeded(
+            {"name": "emb", "type": "Embedding", "embedding_dim": 2},
+            inputs=[{"name": "ids", "shape": [3], "dtype": "int64"}],
+        ),
+        ("model.yaml", "'emb' (Embedding)", "num_embeddings: Missing data for required field"),
+    ),
+    Broken(
+        "embedding_max_norm_is_not_served",
+        seeded(
+            {"name": "emb", "type": "Embedding", "num_embeddings": 5, "embedding_dim": 2, "max_norm": 1.0},
+            inputs=[{"name": "ids", "shape": [3], "dtype": "int64"}],
+        ),
+        ("model.yaml", "'emb' (Embedding)", "max_norm: Unknown field"),
+    ),
+    # --- more of torch.nn: shapes, wiring and index inputs ----------------------------------------------
+    Broken(
+        "conv_channels_mismatch",
+        seeded(
+            {"name": "conv", "type": "Conv1d", "in_channels": 4, "out_channels": 2, "kernel_size": 3},
+            inputs=[{"name": "x", "shape": [3, 8]}],
+        ),
+        ("model.yaml", "'conv' (#0, Conv1d)", "4 channels in the first dimension", "input 'x'", "[3, 8]"),
+    ),
+    Broken(
+        "conv1d_on_a_flat_sample",
+        seeded(
+            {"name": "fc", "type": "Linear", "out_features": 8},
+            {"name": "conv", "type": "Conv1d", "out_channels": 2, "kernel_size": 3},
+        ),
+        ("model.yaml", "'conv' (#1, Conv1d)", "per-sample shape [C, L]", "layer 'fc'", "[8]"),
+    ),
+    Broken(
+        "conv2d_on_a_sequence",
+        seeded(
+            {"name": "conv", "type": "Conv2d", "out_channels": 2, "kernel_size": 3},
+            inputs=[{"name": "x", "shape": [3, 8]}],
+        ),
+        ("model.yaml", "'conv' (#0, Conv2d)", "per-sample shape [C, H, W]", "input 'x'", "[3, 8]"),
+    ),
+    Broken(
+        "conv_kernel_larger_than_input",
+        seeded(
+            {"name": "conv", "type": "Conv1d", "out_channels": 2, "kernel_size": 3},
+            inputs=[{"name": "x", "shape": [3, 2]}],
+        ),
+        ("model.yaml", "'conv' (#0, Conv1d)", "spatial sizes of at least [3]", "input 'x'", "[3, 2]"),
+    ),
+    Broken(
+        "conv_reflect_padding_beyond_input",
+        seeded(
+            {
+                "name": "conv",
+                "type": "Conv1d",
+                "out_channels": 2,
+                "kernel_size": 3,
+                "padding": 2,
+                "padding_mode": "reflect",
+            },
+            inputs=[{"name": "x", "shape": [3, 2]}],
+        ),
+        ("model.yaml", "'conv' (#0, Conv1d)", "above the padding [2] to reflect", "[3, 2]"),
+    ),
+    Broken(
+        "pool_window_larger_than_input",
+        doc({"name": "pool", "type": "MaxPool2d", "kernel_size": [2, 5]}, inputs=[{"name": "x", "shape": [1, 4, 4]}]),
+        ("model.yaml", "'pool' (#0, MaxPool2d)", "spatial sizes of at least [2, 5]", "input 'x'", "[1, 4, 4]"),
+    ),
+    Broken(
+        "instance_norm_over_one_value",
+        doc({"name": "norm", "type": "InstanceNorm1d"}, inputs=[{"name": "x", "shape": [6, 1]}]),
+        ("model.yaml", "'norm' (#0, InstanceNorm1d)", "a length of at least 2", "input 'x'", "[6, 1]"),
+    ),
+    Broken(
+        "prelu_slopes_not_matching_channels",
+        seeded({"name": "act", "type": "PReLU", "num_parameters": 3}, inputs=[{"name": "x", "shape": [6, 3]}]),
+        ("model.yaml", "'act' (#0, PReLU)", "3 channels in the first dimension", "[6, 3]"),
+    ),
+    Broken(
+        "glu_over_an_odd_size",
+        doc({"name": "glu", "type": "GLU"}, inputs=[{"name": "x", "shape": [5]}]),
+        ("model.yaml", "'glu' (#0, GLU)", "even size in dimension -1", "[5]"),
+    ),
+    Broken(
+        "add_of_different_shapes",
+        seeded(FC, {"name": "sum", "type": "Add", "inputs": ["x", "fc"]}),
+        ("model.yaml", "'sum' (#1, Add)", "broadcasts with [3] from input 'x'", "layer 'fc'", "[2]"),
+    ),
+    Broken(
+        "multiply_of_different_ranks",
+        seeded(
+            {"name": "grid", "type": "Unflatten", "dim": 1, "unflattened_size": [3, 1]},
+            {"name": "gate", "type": "Multiply", "inputs": ["grid", "x"]},
+        ),
+        ("model.yaml", "'gate' (#1, Multiply)", "broadcasts with [3, 1] from layer 'grid'", "input 'x'", "[3]"),
+    ),
+    Broken(
+        "add_of_one_input",
+        doc({"name": "sum", "type": "Add"}),
+        ("model.yaml", "'sum' (#0, Add): takes 2 or more inputs, got 1: ['x']"),
+    ),
+    Broken(
+        "bilinear_as_first_layer_of_a_one_input_model",
+        seeded({"name": "bil", "type": "Bilinear", "out_features": 2}),
+        ("model.yaml", "'bil' (#0, Bilinear): takes 2 input(s), got 1: ['x']"),
+    ),
+    Broken(
+        "concat_of_different_sizes_outside_dim",
+        doc(
+            {"name": "cat", "type": "Concat", "inputs": ["a", "b"]},
+            inputs=[{"name": "a", "shape": [3, 2]}, {"name": "b", "shape": [2, 2]}],
+        ),
+        ("model.yaml", "'cat' (#0, Concat)", "[3, *] like input 'a'", "input 'b'", "[2, 2]"),
+    ),
+    Broken(
+        "concat_over_the_batch",
+        doc({"name": "cat", "type": "Concat", "inputs": ["x", "x"], "dim": 0}),
+        ("model.yaml", "'cat' (#0, Concat): dim: 0 is the batch dimension"),
+    ),
+    Broken(
+        "embedding_of_float_values",
+        seeded({"name": "emb", "type": "Embedding", "num_embeddings": 5, "embedding_dim": 2}),
+        (
+            "model.yaml",
+            "'emb' (#0, Embedding) looks up integer indices",
+            "input 'x' holds float32 values",
+            "dtype: int64",
+        ),
+    ),
+    Broken(
+        "embedding_of_a_layer",
+        seeded(
+            {"name": "act", "type": "ReLU"},
+            {"name": "emb", "type": "Embedding", "num_embeddings": 5, "embedding_dim": 2},
+        ),
+        ("model.yaml", "'emb' (#1, Embedding) looks up integer indices", "layer 'act' holds float32 values"),
+    ),
+    Broken(
+        "linear_on_indices",
+        seeded(FC, inputs=[{"name": "ids", "shape": [3], "dtype": "int64"}]),
+        (
+            "model.yaml",
+            "'fc' (#0, Linear) computes on float32 values",
+            "input 'ids' holds int64 indices",
+            "only Embedding",
+        ),
+    ),
+    Broken(
+        "input_dtype_float",
+        doc({"name": "act", "type": "ReLU"}, inputs=[{"name": "x", "shape": [3], "dtype": "float64"}]),
+        ("model.yaml", "inputs[0].dtype", "int32, int64"),
+    ),
+    Broken(
+        "model_dtype_int64",
+        doc({"name": "act", "type": "ReLU"}, dtype="int64"),
+        ("model.yaml", "dtype", "float32, float64"),
     ),
     # --- inline tensors --------------------------------------------------------------------------
     Broken(
@@ -609,6 +901,21 @@ def test_a_billion_parameter_layer_is_refused_before_any_allocation(tmp_path):
     assert "layer 'huge' (#1, Linear): the model needs 1,000,910,000 parameter values" in caught.value.message
     assert "LAYERSERVE_MAX_MODEL_PARAMETERS" in caught.value.message
     assert peak < 50 * 1024 * 1024
+
+
+def test_a_layer_with_a_huge_output_and_no_parameters_is_refused_before_it_runs(tmp_path):
+    folder = tmp_path / "pool"
+    folder.mkdir()
+    (folder / "model.yaml").write_text(
+        "inputs: [{name: x, shape: [1, 4, 4]}]\n"
+        "layers:\n  - {name: blowup, type: AdaptiveAvgPool2d, output_size: [100000, 100000]}\n"
+    )
+    with pytest.raises(DefinitionError) as caught:
+        load_stack(folder, max_parameters=10_000_000)
+    assert "layer 'blowup' (#0, AdaptiveAvgPool2d): its output [1, 100000, 100000] holds 10,000,000,000 values" in (
+        caught.value.message
+    )
+    assert "LAYERSERVE_MAX_MODEL_PARAMETERS" in caught.value.message
 
 
 def test_an_oversized_definition_file_is_refused_unread(tmp_path, monkeypatch):

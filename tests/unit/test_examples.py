@@ -86,3 +86,30 @@ def test_committed_weights_are_what_the_script_computes(models_dir, model):
     assert sorted(stored) == sorted(expected)
     for key, value in expected.items():
         assert np.array_equal(stored[key], value), key
+
+
+def test_sharpen_adds_the_edges_back_and_pools_pairs(models_dir):
+    (out,) = run(models_dir, "sharpen", [[[0, 0, 1, 1, 0, 0]]])
+    assert out.tolist() == [[[0, 2, 0]]]
+
+
+def test_sharpen_is_an_unsharp_mask(models_dir):
+    signals = np.random.default_rng(3).standard_normal((5, 1, 6)).astype(np.float32)
+    laplacian = np.array([-1.0, 2.0, -1.0])
+    # np.convolve flips its kernel; this one is symmetric. "same" pads with zeros, as padding: 1 does.
+    sharpened = np.stack([s[0] + np.convolve(s[0], laplacian, mode="same") for s in signals])
+    expected = sharpened.reshape(5, 3, 2).max(axis=2)[:, None, :]
+    (out,) = run(models_dir, "sharpen", signals)
+    assert np.allclose(out.numpy(), expected, atol=1e-6)
+    _, stack = load_stack(models_dir / "sharpen")
+    assert [b.sources for b in stack.built] == [("signal",), ("signal", "edges"), ("sharpened",)]
+
+
+def test_review_adds_up_word_scores_and_squashes_them(models_dir):
+    _, stack = load_stack(models_dir / "review")
+    words = torch.tensor([[2, 5, 0, 0], [4, 1, 5, 0], [3, 3, 3, 3]])
+    (out,) = stack(words)
+    scores = {0: 0.0, 1: 1.0, 2: 2.0, 3: -1.0, 4: -2.0, 5: 0.0}
+    expected = [[math.tanh(sum(scores[w] for w in row))] for row in words.tolist()]
+    assert out.tolist() == [pytest.approx(row, abs=1e-6) for row in expected]
+    assert out[:2].flatten().tolist() == pytest.approx([0.9640276, -0.7615942], abs=1e-6)

@@ -59,6 +59,7 @@ class Case:
     tensors: dict = field(default_factory=dict)
     fmt: str = "yaml"
     scale: float = 1.0  # of the random inputs, to reach e.g. Softplus's threshold
+    indices: int | None = None  # inputs of int64 indices below this bound (Embedding), not floats
 
 
 W53, B3 = rand(3, 5), rand(3)
@@ -67,6 +68,37 @@ BIL_W, BIL_B = rand(2, 5, 4), rand(2)
 BN_STATS = {"weight": rand(4), "bias": rand(4), "running_mean": rand(4), "running_var": np.abs(rand(4)) + 0.5}
 LN_W, LN_B = rand(3, 4), rand(3, 4)
 RMS_W = rand(4)
+CONV1_W, CONV1_B = rand(4, 3, 3), rand(4)
+CONV1_GROUPED_W = rand(6, 1, 3)
+CONV2_W = rand(4, 2, 3, 2)
+CONV2_GROUPED_W, CONV2_GROUPED_B = rand(4, 1, 3, 3), rand(4)
+GN_W, GN_B = rand(4), rand(4)
+IN_STATS = {"weight": rand(3), "bias": rand(3), "running_mean": rand(3), "running_var": np.abs(rand(3)) + 0.5}
+EMB_W = rand(10, 3)
+
+
+class Function(nn.Module):
+    """A torch function as a module, for the references of the combinators."""
+
+    def __init__(self, function):
+        super().__init__()
+        self.function = function
+
+    def forward(self, *inputs):
+        return self.function(*inputs)
+
+
+def function(fn) -> Callable[[dict], nn.Module]:
+    return no_state(Function(fn))
+
+
+def _sum(*xs):
+    return sum(xs[1:], xs[0])
+
+
+def _product(*xs):
+    return math.prod(xs[1:], start=xs[0])
+
 
 CASES: list[tuple[str, Case]] = [
     (
@@ -236,6 +268,241 @@ CASES: list[tuple[str, Case]] = [
         "RMSNorm",
         Case("no_affine", [[4]], {"elementwise_affine": False}, no_state(nn.RMSNorm(4, elementwise_affine=False))),
     ),
+    ("ReLU6", Case("plain", [[2, 6]], {}, no_state(nn.ReLU6()), scale=5.0)),
+    ("RReLU", Case("default", [[6]], {}, no_state(nn.RReLU()))),
+    ("RReLU", Case("bounds", [[6]], {"lower": 0.1, "upper": 0.5}, no_state(nn.RReLU(0.1, 0.5)))),
+    (
+        "PReLU",
+        Case("shared", [[6]], {}, lambda t: with_state(nn.PReLU(), **t), {"weight": np.array([0.3], np.float32)}),
+    ),
+    (
+        "PReLU",
+        Case(
+            "per_channel",
+            [[4, 5]],
+            {"num_parameters": 4},
+            lambda t: with_state(nn.PReLU(4), **t),
+            {"weight": rand(4)},
+            fmt="json",
+        ),
+    ),
+    ("Threshold", Case("value", [[6]], {"threshold": 0.1, "value": 20.0}, no_state(nn.Threshold(0.1, 20.0)))),
+    ("Hardtanh", Case("default", [[6]], {}, no_state(nn.Hardtanh()), scale=2.0)),
+    ("Hardtanh", Case("bounds", [[6]], {"min_val": -2.0, "max_val": 0.5}, no_state(nn.Hardtanh(-2.0, 0.5)), scale=3.0)),
+    ("Hardsigmoid", Case("plain", [[6]], {}, no_state(nn.Hardsigmoid()), scale=4.0)),
+    ("Hardswish", Case("plain", [[6]], {}, no_state(nn.Hardswish()), scale=4.0)),
+    ("Hardshrink", Case("default", [[6]], {}, no_state(nn.Hardshrink()))),
+    ("Hardshrink", Case("lambd", [[6]], {"lambd": 1.0}, no_state(nn.Hardshrink(1.0)))),
+    ("Softshrink", Case("default", [[6]], {}, no_state(nn.Softshrink()))),
+    ("Softshrink", Case("lambd", [[6]], {"lambd": 0.2}, no_state(nn.Softshrink(0.2)), fmt="json")),
+    ("Tanhshrink", Case("plain", [[6]], {}, no_state(nn.Tanhshrink()))),
+    ("LogSigmoid", Case("plain", [[6]], {}, no_state(nn.LogSigmoid()))),
+    ("Softsign", Case("plain", [[6]], {}, no_state(nn.Softsign()))),
+    ("Mish", Case("plain", [[6]], {}, no_state(nn.Mish()))),
+    ("SELU", Case("plain", [[6]], {}, no_state(nn.SELU()))),
+    ("CELU", Case("default", [[6]], {}, no_state(nn.CELU()))),
+    ("CELU", Case("alpha", [[6]], {"alpha": 0.5}, no_state(nn.CELU(0.5)))),
+    ("Softmin", Case("dim_1", [[3, 4]], {"dim": 1}, no_state(nn.Softmin(dim=1)))),
+    ("GLU", Case("last_dim", [[3, 4]], {}, no_state(nn.GLU()))),
+    ("GLU", Case("dim_1", [[4, 3]], {"dim": 1}, no_state(nn.GLU(dim=1)))),
+    (
+        "Conv1d",
+        Case(
+            "default",
+            [[3, 10]],
+            {"out_channels": 4, "kernel_size": 3},
+            lambda t: with_state(nn.Conv1d(3, 4, 3), **t),
+            {"weight": CONV1_W, "bias": CONV1_B},
+        ),
+    ),
+    (
+        "Conv1d",
+        Case(
+            "grouped_strided_dilated",
+            [[3, 11]],
+            {
+                "in_channels": 3,
+                "out_channels": 6,
+                "kernel_size": [3],
+                "stride": 2,
+                "padding": 2,
+                "dilation": 2,
+                "groups": 3,
+                "bias": False,
+            },
+            lambda t: with_state(nn.Conv1d(3, 6, 3, stride=2, padding=2, dilation=2, groups=3, bias=False), **t),
+            {"weight": CONV1_GROUPED_W},
+        ),
+    ),
+    (
+        "Conv1d",
+        Case(
+            "same_reflect",
+            [[3, 8]],
+            {"out_channels": 4, "kernel_size": 3, "padding": "same", "padding_mode": "reflect"},
+            lambda t: with_state(nn.Conv1d(3, 4, 3, padding="same", padding_mode="reflect"), **t),
+            {"weight": CONV1_W, "bias": CONV1_B},
+            fmt="json",
+        ),
+    ),
+    (
+        "Conv2d",
+        Case(
+            "rectangular_kernel",
+            [[2, 6, 5]],
+            {"out_channels": 4, "kernel_size": [3, 2], "stride": [2, 1], "padding": 1, "bias": False},
+            lambda t: with_state(nn.Conv2d(2, 4, (3, 2), stride=(2, 1), padding=1, bias=False), **t),
+            {"weight": CONV2_W},
+        ),
+    ),
+    (
+        "Conv2d",
+        Case(
+            "depthwise_same_circular",
+            [[2, 5, 6]],
+            {
+                "out_channels": 4,
+                "kernel_size": 3,
+                "groups": 2,
+                "padding": "same",
+                "dilation": 2,
+                "padding_mode": "circular",
+            },
+            lambda t: with_state(
+                nn.Conv2d(2, 4, 3, groups=2, padding="same", dilation=2, padding_mode="circular"), **t
+            ),
+            {"weight": CONV2_GROUPED_W, "bias": CONV2_GROUPED_B},
+        ),
+    ),
+    (
+        "Conv2d",
+        Case(
+            "valid_replicate",
+            [[2, 5, 4]],
+            {"out_channels": 4, "kernel_size": [3, 2], "padding": [1, 0], "padding_mode": "replicate", "bias": False},
+            lambda t: with_state(nn.Conv2d(2, 4, (3, 2), padding=(1, 0), padding_mode="replicate", bias=False), **t),
+            {"weight": CONV2_W},
+        ),
+    ),
+    ("MaxPool1d", Case("kernel", [[3, 8]], {"kernel_size": 2}, no_state(nn.MaxPool1d(2)))),
+    (
+        "MaxPool1d",
+        Case(
+            "strided_dilated_ceil",
+            [[3, 10]],
+            {"kernel_size": 3, "stride": 2, "padding": 1, "dilation": 2, "ceil_mode": True},
+            no_state(nn.MaxPool1d(3, stride=2, padding=1, dilation=2, ceil_mode=True)),
+        ),
+    ),
+    ("MaxPool2d", Case("kernel", [[2, 6, 4]], {"kernel_size": 2}, no_state(nn.MaxPool2d(2)))),
+    (
+        "MaxPool2d",
+        Case(
+            "rectangular_ceil",
+            [[2, 7, 5]],
+            {"kernel_size": [3, 2], "stride": 2, "padding": [1, 0], "ceil_mode": True},
+            no_state(nn.MaxPool2d((3, 2), stride=2, padding=(1, 0), ceil_mode=True)),
+            fmt="json",
+        ),
+    ),
+    ("AvgPool1d", Case("kernel", [[3, 8]], {"kernel_size": 2}, no_state(nn.AvgPool1d(2)))),
+    (
+        "AvgPool1d",
+        Case(
+            "padded_without_pads_ceil",
+            [[3, 10]],
+            {"kernel_size": 3, "stride": 2, "padding": 1, "count_include_pad": False, "ceil_mode": True},
+            no_state(nn.AvgPool1d(3, stride=2, padding=1, count_include_pad=False, ceil_mode=True)),
+        ),
+    ),
+    ("AvgPool2d", Case("kernel", [[2, 6, 4]], {"kernel_size": 2}, no_state(nn.AvgPool2d(2)))),
+    (
+        "AvgPool2d",
+        Case(
+            "padded_divisor",
+            [[2, 5, 5]],
+            {"kernel_size": 3, "stride": [1, 2], "padding": 1, "divisor_override": 5},
+            no_state(nn.AvgPool2d(3, stride=(1, 2), padding=1, divisor_override=5)),
+        ),
+    ),
+    ("AdaptiveAvgPool1d", Case("uneven", [[2, 10]], {"output_size": 4}, no_state(nn.AdaptiveAvgPool1d(4)))),
+    ("AdaptiveAvgPool2d", Case("global", [[3, 5, 4]], {"output_size": 1}, no_state(nn.AdaptiveAvgPool2d(1)))),
+    (
+        "AdaptiveAvgPool2d",
+        Case("keep_width", [[2, 7, 5]], {"output_size": [3, None]}, no_state(nn.AdaptiveAvgPool2d((3, None)))),
+    ),
+    (
+        "GroupNorm",
+        Case(
+            "affine",
+            [[4, 5]],
+            {"num_groups": 2},
+            lambda t: with_state(nn.GroupNorm(2, 4), **t),
+            {"weight": GN_W, "bias": GN_B},
+        ),
+    ),
+    (
+        "GroupNorm",
+        Case(
+            "no_affine_images",
+            [[6, 3, 3]],
+            {"num_groups": 3, "num_channels": 6, "eps": 1e-3, "affine": False},
+            no_state(nn.GroupNorm(3, 6, eps=1e-3, affine=False)),
+        ),
+    ),
+    ("InstanceNorm1d", Case("default", [[3, 5]], {}, no_state(nn.InstanceNorm1d(3)))),
+    (
+        "InstanceNorm1d",
+        Case(
+            "affine",
+            [[3, 5]],
+            {"num_features": 3, "affine": True},
+            lambda t: with_state(nn.InstanceNorm1d(3, affine=True), **t),
+            {"weight": IN_STATS["weight"], "bias": IN_STATS["bias"]},
+        ),
+    ),
+    (
+        "InstanceNorm1d",
+        Case(
+            "running_stats",
+            [[3, 1]],
+            {"affine": True, "track_running_stats": True, "eps": 1e-3},
+            lambda t: with_state(nn.InstanceNorm1d(3, eps=1e-3, affine=True, track_running_stats=True), **t),
+            IN_STATS,
+            fmt="json",
+        ),
+    ),
+    (
+        "Embedding",
+        Case(
+            "lookup",
+            [[4]],
+            {"num_embeddings": 10, "embedding_dim": 3},
+            lambda t: with_state(nn.Embedding(10, 3), **t),
+            {"weight": EMB_W},
+            indices=10,
+        ),
+    ),
+    (
+        "Embedding",
+        Case(
+            "padding_idx_2d",
+            [[2, 3]],
+            {"num_embeddings": 10, "embedding_dim": 3, "padding_idx": -1},
+            lambda t: with_state(nn.Embedding(10, 3, padding_idx=-1), **t),
+            {"weight": EMB_W},
+            indices=10,
+        ),
+    ),
+    ("Add", Case("residual", [[3, 4], [3, 4]], {}, function(torch.add))),
+    ("Add", Case("three_broadcast", [[3, 4], [1, 4], [3, 1]], {}, function(_sum), fmt="json")),
+    ("Multiply", Case("gate", [[5], [5]], {}, function(torch.mul))),
+    ("Multiply", Case("three_broadcast", [[2, 3], [2, 1], [1, 3]], {}, function(_product))),
+    ("Concat", Case("last_dim", [[3, 2], [3, 4]], {}, function(lambda a, b: torch.cat([a, b], dim=-1)))),
+    (
+        "Concat",
+        Case("dim_1_three", [[2, 3], [1, 3], [4, 3]], {"dim": 1}, function(lambda *xs: torch.cat(xs, dim=1))),
+    ),
 ]
 
 
@@ -248,14 +515,17 @@ def document_for(layer_type: str, case: Case, dtype: str = "float32") -> dict:
     layer = {"name": "layer", "type": layer_type, **case.params, **{k: v.tolist() for k, v in case.tensors.items()}}
     if len(names) > 1:
         layer["inputs"] = names
+    index_dtype = {"dtype": "int64"} if case.indices else {}
     return {
         "dtype": dtype,
-        "inputs": [{"name": n, "shape": s} for n, s in zip(names, case.shapes)],
+        "inputs": [{"name": n, "shape": s, **index_dtype} for n, s in zip(names, case.shapes)],
         "layers": [layer],
     }
 
 
 def batch(case: Case, size: int, dtype=torch.float32) -> list[torch.Tensor]:
+    if case.indices:
+        return [torch.randint(case.indices, (size, *shape)) for shape in case.shapes]
     return [torch.randn(size, *shape, dtype=dtype) * case.scale for shape in case.shapes]
 
 
@@ -318,6 +588,10 @@ def test_dropout_in_eval_is_the_identity(tmp_path):
         ("BatchNorm1d", [[6, 9]], {}, {"num_features": 6}),
         ("LayerNorm", [[3, 7]], {}, {"normalized_shape": [7]}),
         ("RMSNorm", [[3, 7]], {}, {"normalized_shape": [7]}),
+        ("Conv1d", [[3, 7]], {"out_channels": 2, "kernel_size": 3}, {"in_channels": 3}),
+        ("Conv2d", [[3, 5, 5]], {"out_channels": 2, "kernel_size": 3}, {"in_channels": 3}),
+        ("GroupNorm", [[6, 4]], {"num_groups": 3}, {"num_channels": 6}),
+        ("InstanceNorm1d", [[6, 4]], {}, {"num_features": 6}),
     ],
 )
 def test_omitted_sizes_are_inferred_from_the_input_shape(tmp_path, layer_type, shapes, params, inferred):
@@ -591,3 +865,135 @@ def test_yaml_exponents_without_a_dot_are_numbers(tmp_path):
     _, stack = load_stack(folder)
     assert stack.layers[0].weight.tolist() == [[pytest.approx(1e-6), 20.0]]
     assert stack.built[1].params["eps"] == 1e-6
+
+
+# --- more of torch.nn: seeds, weights files, multiply-adds ------------------------------------------
+
+
+def test_seeded_init_of_convolutions_prelu_embeddings_and_norms(tmp_path):
+    document = {
+        "inputs": [{"name": "x", "shape": [4, 6, 6]}, {"name": "ids", "shape": [50], "dtype": "int64"}],
+        "init": {"seed": 5},
+        "layers": [
+            {"name": "conv", "type": "Conv2d", "inputs": ["x"], "out_channels": 4, "kernel_size": [3, 2], "groups": 2},
+            {"name": "gn", "type": "GroupNorm", "num_groups": 2},
+            {"name": "act", "type": "PReLU", "num_parameters": 4, "init": 0.1},
+            {"name": "flat", "type": "Flatten", "start_dim": 2},
+            {"name": "norm", "type": "InstanceNorm1d", "affine": True, "track_running_stats": True},
+            {
+                "name": "emb",
+                "type": "Embedding",
+                "inputs": ["ids"],
+                "num_embeddings": 100,
+                "embedding_dim": 20,
+                "padding_idx": 3,
+            },
+        ],
+        "outputs": ["norm", "emb"],
+    }
+    stack = load(tmp_path / "model", document)
+    conv, gn, act, _, norm, emb = stack.layers
+    bound = 1 / math.sqrt(4 // 2 * 3 * 2)  # in_channels / groups × kernel size
+    for tensor in (conv.weight, conv.bias):
+        assert bound / 2 < tensor.abs().max() <= bound
+    assert torch.equal(gn.weight, torch.ones(4)) and torch.equal(gn.bias, torch.zeros(4))
+    assert torch.equal(act.weight, torch.full((4,), 0.1))
+    assert torch.equal(norm.running_mean, torch.zeros(4)) and torch.equal(norm.running_var, torch.ones(4))
+    assert torch.equal(emb.weight[3], torch.zeros(20))  # the padding row, as torch leaves it
+    drawn = torch.cat([emb.weight[:3], emb.weight[4:]]).double()
+    assert abs(drawn.mean()) < 0.1 and 0.9 < drawn.std() < 1.1  # N(0, 1)
+    again = load(tmp_path / "again" / "model", document)
+    assert all(torch.equal(a, b) for a, b in zip(state(stack).values(), state(again).values()))
+
+
+def test_new_layer_tensors_load_from_a_weights_file(tmp_path):
+    document = {
+        "inputs": [{"name": "x", "shape": [2, 9]}, {"name": "ids", "shape": [9], "dtype": "int32"}],
+        "weights": "weights.safetensors",
+        "layers": [
+            {"name": "emb", "type": "Embedding", "inputs": ["ids"], "num_embeddings": 7, "embedding_dim": 2},
+            {"name": "conv", "type": "Conv1d", "inputs": ["x"], "out_channels": 4, "kernel_size": 3, "padding": 1},
+            {"name": "gn", "type": "GroupNorm", "num_groups": 2},
+            {"name": "act", "type": "PReLU", "num_parameters": 4},
+            {"name": "norm", "type": "InstanceNorm1d", "affine": True, "track_running_stats": True},
+        ],
+        "outputs": ["emb", "norm"],
+    }
+    tensors = {
+        "emb.weight": rand(7, 2),
+        "conv.weight": rand(4, 2, 3),
+        "conv.bias": rand(4),
+        "gn.weight": rand(4),
+        "gn.bias": rand(4),
+        "act.weight": rand(4),
+        "norm.weight": rand(4),
+        "norm.bias": rand(4),
+        "norm.running_mean": rand(4),
+        "norm.running_var": np.abs(rand(4)) + 0.5,
+        "norm.num_batches_tracked": np.array(9, np.int64),
+    }
+    folder = write_definition(tmp_path / "model", document)
+    safetensors.numpy.save_file(tensors, folder / "weights.safetensors")
+    _, stack = load_stack(folder)
+
+    def part(prefix):
+        return {k.split(".", 1)[1]: v for k, v in tensors.items() if k.startswith(prefix + ".")}
+
+    reference = nn.Sequential(
+        with_state(nn.Conv1d(2, 4, 3, padding=1), **part("conv")),
+        with_state(nn.GroupNorm(2, 4), **part("gn")),
+        with_state(nn.PReLU(4), **part("act")),
+        with_state(nn.InstanceNorm1d(4, affine=True, track_running_stats=True), **part("norm")),
+    ).eval()
+    embedding = with_state(nn.Embedding(7, 2), **part("emb"))
+    x, ids = torch.randn(5, 2, 9), torch.randint(7, (5, 9), dtype=torch.int32)
+    emb, out = stack(x, ids)
+    assert torch.allclose(out, reference(x), rtol=1e-5, atol=1e-6)
+    assert torch.equal(emb, embedding(ids))
+
+
+@pytest.mark.parametrize(
+    ("layer_type", "shape", "params", "macs"),
+    [
+        # out elements × in_channels / groups × kernel size
+        ("Conv1d", [3, 10], {"out_channels": 4, "kernel_size": 3}, (4 * 8) * 3 * 3),
+        ("Conv1d", [4, 10], {"out_channels": 6, "kernel_size": 3, "groups": 2, "padding": "same"}, (6 * 10) * 2 * 3),
+        ("Conv2d", [2, 6, 5], {"out_channels": 4, "kernel_size": [3, 2], "stride": 2}, (4 * 2 * 2) * 2 * 6),
+        ("Conv2d", [2, 5, 5], {"out_channels": 2, "kernel_size": 3, "bias": False}, (2 * 3 * 3) * 2 * 9),
+        # one multiply-add per window value; MaxPool compares only
+        ("AvgPool1d", [3, 8], {"kernel_size": 2}, (3 * 4) * 2),
+        ("AvgPool2d", [2, 6, 4], {"kernel_size": 2}, (2 * 3 * 2) * 4),
+        ("MaxPool2d", [2, 6, 4], {"kernel_size": 2}, 0),
+        # windows of 10 values into 4: [0, 3), [2, 5), [5, 8), [7, 10): 3 values each
+        ("AdaptiveAvgPool1d", [2, 10], {"output_size": 4}, 2 * 4 * 3),
+        # 7 rows into 3: [0, 3), [2, 5), [4, 7): 9 values; 5 columns kept: 5 windows of 1
+        ("AdaptiveAvgPool2d", [2, 7, 5], {"output_size": [3, None]}, 2 * 9 * 5),
+        ("AdaptiveAvgPool2d", [3, 5, 4], {"output_size": 1}, 3 * 20),
+        ("GroupNorm", [4, 5], {"num_groups": 2}, 20),
+        ("InstanceNorm1d", [3, 5], {}, 15),
+        ("PReLU", [6], {}, 0),
+        ("Hardtanh", [6], {}, 0),
+    ],
+)
+def test_multiply_adds_per_sample(tmp_path, layer_type, shape, params, macs):
+    document = {
+        "inputs": [{"name": "x", "shape": shape}],
+        "init": {"seed": 0},
+        "layers": [{"name": "layer", "type": layer_type, **params}],
+    }
+    built = load(tmp_path / "model", document).built[0]
+    assert built.definition.type.macs(built.params, list(built.input_shapes), built.output_shape) == macs
+
+
+@pytest.mark.parametrize(
+    ("layer_type", "shapes", "macs"),
+    [("Add", [[3, 4], [3, 4]], 0), ("Multiply", [[3, 4], [1, 4], [3, 1]], 2 * 12), ("Concat", [[3, 2], [3, 4]], 0)],
+)
+def test_multiply_adds_of_combinators(tmp_path, layer_type, shapes, macs):
+    names = [f"x{i}" for i in range(len(shapes))]
+    document = {
+        "inputs": [{"name": n, "shape": s} for n, s in zip(names, shapes)],
+        "layers": [{"name": "layer", "type": layer_type, "inputs": names}],
+    }
+    built = load(tmp_path / "model", document).built[0]
+    assert built.definition.type.macs(built.params, list(built.input_shapes), built.output_shape) == macs

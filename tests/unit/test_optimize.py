@@ -151,3 +151,25 @@ def test_random_chains_keep_their_outputs(tmp_path, seed):
     with_running_stats(stack)
     serving = optimize(stack) or stack
     same_outputs(stack, serving, torch.randn(6, 8))
+
+
+def test_only_known_layers_fold_around_residuals_and_convolutions(tmp_path):
+    _, stack = build(
+        tmp_path,
+        [
+            linear("fc", 8),
+            {"name": "bn", "type": "BatchNorm1d"},
+            {"name": "skip", "type": "Add", "inputs": ["x", "bn"]},
+            {"name": "grid", "type": "Unflatten", "dim": 1, "unflattened_size": [2, 4]},
+            {"name": "conv", "type": "Conv1d", "out_channels": 2, "kernel_size": 1},
+            {"name": "bn2", "type": "BatchNorm1d"},
+            {"name": "drop", "type": "Dropout"},
+            {"name": "both", "type": "Concat", "inputs": ["drop", "grid"], "dim": 1},
+        ],
+    )
+    with_running_stats(stack)
+    serving = optimize(stack)
+    # BatchNorm folds into the Linear before it, never into a convolution; Dropout is dropped
+    assert steps(serving) == [["fc", "bn"], ["skip"], ["grid"], ["conv"], ["bn2"], ["both"]]
+    assert serving.built[-1].sources == ("bn2", "grid")
+    same_outputs(stack, serving, torch.randn(5, 8))

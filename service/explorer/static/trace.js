@@ -45,14 +45,14 @@ function healthWords(health) {
   if (health.rule === 'zero') {
     return {
       fraction: `dead ${formatPercent(health.fraction)}`,
-      neurons: `${health.dead} of ${health.neurons} neurons 0 for every sample`,
-      explanation: 'outputs exactly 0 (a ReLU passes no gradient there)',
+      neurons: `${health.dead} of ${health.neurons} neurons dead for every sample`,
+      explanation: 'outputs exactly what cut-off inputs become (0 for a ReLU): no gradient passes there',
     };
   }
   return {
     fraction: `saturated ${formatPercent(health.fraction)}`,
     neurons: `${health.saturated} of ${health.neurons} neurons saturated for every sample`,
-    explanation: 'outputs within 1% of a bound (the gradient has all but vanished)',
+    explanation: 'outputs at a bound of a clamp (ReLU6, Hardtanh) or within 1% of one of a curve (Sigmoid, Tanh): the gradient has vanished or all but',
   };
 }
 

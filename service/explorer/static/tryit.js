@@ -10,6 +10,8 @@ const EXAMPLES = {
   fold: { x: [[1, 0], [0, 1], [1, 1]] },
   dense: { point: [[0.5, 1.0]] },
   recipe: { ingredients: [[1, 2, 3]] },
+  sharpen: { signal: [[[0, 0, 1, 1, 0, 0]]] },
+  review: { words: [[2, 5, 0, 0], [4, 1, 5, 0]] },
 };
 
 function zeros(shape) {

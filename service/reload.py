@@ -1,0 +1,181 @@
+"""Hot reload across gunicorn's workers: each converges on what the last load or unload asked for.
+
+Before the fork, the master maps a small shared region: a generation counter, the desired state
+of every model loaded or unloaded since start (JSON), and a slot per worker holding its pid and
+the generation it has applied. A load runs first in the worker that received it; one that fails
+there changes nothing anywhere and returns its reason. Otherwise it is published: each other
+worker's watcher thread sees the new generation within a poll interval, applies it from disk,
+and acknowledges. The request returns once every live worker has. A worker started later, as a
+replacement for one that died, applies the published state before it serves.
+"""
+
+import logging
+import mmap
+import os
+import struct
+import threading
+import time
+
+import orjson
+
+from .errors import DefinitionError, ServiceError
+from .repository import ModelRepository
+from .shared_lock import ProcessSharedLock
+
+log = logging.getLogger(__name__)
+
+MAX_WORKERS = 256
+STATE_BYTES = 256 * 1024  # the desired-state document: room for thousands of model names
+POLL_S = 0.02
+_HEADER = struct.Struct("qq")  # generation, length of the state document
+_SLOT = struct.Struct("qq")  # pid (0: free), generation applied
+_SLOTS_AT = _HEADER.size + STATE_BYTES
+
+
+class ReloadNotConfirmed(ServiceError):
+    status = 503
+
+
+class SharedModelState:
+    """The region every worker reads: made in the master, inherited by each forked worker."""
+
+    def __init__(self):
+        self._memory = mmap.mmap(-1, _SLOTS_AT + MAX_WORKERS * _SLOT.size)  # shared, anonymous
+        self._lock = ProcessSharedLock()
+
+    @property
+    def generation(self) -> int:
+        return _HEADER.unpack_from(self._memory, 0)[0]
+
+    def desired(self) -> tuple[int, dict]:
+        with self._lock.held():
+            generation, length = _HEADER.unpack_from(self._memory, 0)
+            document = bytes(self._memory[_HEADER.size : _HEADER.size + length])
+        return generation, orjson.loads(document) if length else {}
+
+    def publish(self, name: str, action: str) -> int:
+        with self._lock.held():
+            generation, length = _HEADER.unpack_from(self._memory, 0)
+            state = orjson.loads(bytes(self._memory[_HEADER.size : _HEADER.size + length])) if length else {}
+            generation += 1
+            state[name] = {"action": action, "generation": generation}
+            document = orjson.dumps(state)
+            if len(document) > STATE_BYTES:
+                raise ServiceError("too many models changed since start to publish another; restart the server")
+            self._memory[_HEADER.size : _HEADER.size + len(document)] = document
+            _HEADER.pack_into(self._memory, 0, generation, len(document))
+        return generation
+
+    def register(self, pid: int) -> int:
+        """A slot for this worker: a free one, or one whose process is gone."""
+        with self._lock.held():
+            for slot in range(MAX_WORKERS):
+                holder, _ = self._slot(slot)
+                if holder == 0 or not _alive(holder):
+                    _SLOT.pack_into(self._memory, _SLOTS_AT + slot * _SLOT.size, pid, 0)
+                    return slot
+        raise RuntimeError(f"more than {MAX_WORKERS} workers share one model state")
+
+    def release(self, pid: int) -> None:
+        with self._lock.held():
+            for slot in range(MAX_WORKERS):
+                if self._slot(slot)[0] == pid:
+                    _SLOT.pack_into(self._memory, _SLOTS_AT + slot * _SLOT.size, 0, 0)
+
+    def acknowledge(self, slot: int, pid: int, generation: int) -> None:
+        _SLOT.pack_into(self._memory, _SLOTS_AT + slot * _SLOT.size, pid, generation)
+
+    def lagging(self, generation: int) -> list[int]:
+        """Pids of live workers that have not applied `generation` yet."""
+        slots = (self._slot(slot) for slot in range(MAX_WORKERS))
+        return [pid for pid, applied in slots if pid and applied < generation and _alive(pid)]
+
+    def _slot(self, slot: int) -> tuple[int, int]:
+        return _SLOT.unpack_from(self._memory, _SLOTS_AT + slot * _SLOT.size)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+class WorkerSync:
+    """One worker's side: applies what others publish, and publishes what it is asked to do."""
+
+    def __init__(self, repository: ModelRepository, shared: SharedModelState, confirm_timeout_s: float):
+        self.repository = repository
+        self.shared = shared
+        self.confirm_timeout_s = confirm_timeout_s
+        self._applied: dict[str, int] = {}
+        self._lock = threading.Lock()  # one load or unload at a time in this worker
+        self._slot: int | None = None
+        self._pid = 0
+
+    def start(self, watch: bool) -> None:
+        """In a worker, after the fork and the warm-up: catch up, then follow (with a watcher thread)."""
+        self._pid = os.getpid()
+        self._slot = self.shared.register(self._pid)
+        self.apply_published()
+        if watch:
+            threading.Thread(target=self._watch, name="layerserve-reload", daemon=True).start()
+
+    def stop(self, pid: int | None = None) -> None:
+        """Free the slot of this worker, or of the worker `pid` (the master calls it when one exits)."""
+        self.shared.release(pid or self._pid)
+
+    def load(self, name: str) -> None:
+        self._change(name, "load")
+
+    def unload(self, name: str) -> None:
+        self._change(name, "unload")
+
+    def _change(self, name: str, action: str) -> None:
+        with self._lock:
+            self._apply(name, action)  # raises, publishing nothing, if the model does not load here
+            generation = self.shared.publish(name, action)
+            self._applied[name] = generation
+        self.apply_published()
+        deadline = time.monotonic() + self.confirm_timeout_s
+        while lagging := self.shared.lagging(generation):
+            if time.monotonic() > deadline:
+                raise ReloadNotConfirmed(
+                    f"model {name!r}: {action} done in this worker, but workers {lagging} did not confirm it "
+                    f"within {self.confirm_timeout_s:g} s; they apply it when they can"
+                )
+            time.sleep(POLL_S)
+
+    def _apply(self, name: str, action: str) -> None:
+        if action == "load":
+            self.repository.load(name)
+        else:
+            self.repository.unload(name)
+
+    def apply_published(self) -> int:
+        """Apply what others published since this worker last looked; returns the generation applied."""
+        generation, desired = self.shared.desired()
+        with self._lock:
+            for name, wanted in sorted(desired.items(), key=lambda item: item[1]["generation"]):
+                if wanted["generation"] > self._applied.get(name, 0):
+                    try:
+                        self._apply(name, wanted["action"])
+                    except (DefinitionError, ServiceError) as error:  # keeps what it served; the log says why
+                        log.warning("model %s: %s failed in worker %s: %s", name, wanted["action"], self._pid, error)
+                    self._applied[name] = wanted["generation"]
+            if self._slot is not None:
+                self.shared.acknowledge(self._slot, self._pid, generation)
+        return generation
+
+    def _watch(self) -> None:
+        seen = self.shared.generation
+        while True:
+            time.sleep(POLL_S)
+            if self.shared.generation != seen:
+                try:
+                    seen = self.apply_published()
+                except Exception:  # the watcher must outlive any one failure
+                    log.exception("worker %s failed to apply the published model state", self._pid)

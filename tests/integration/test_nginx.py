@@ -1,0 +1,189 @@
+"""nginx in front of two real layerserve instances, on loopback, with the compose deployment's config.
+
+The template deploy/nginx/default.conf.template is rendered as the nginx image renders it
+(${NAME} from the nginx service's environment in docker-compose.yml), with the upstream
+address swapped for the two instances' loopback ports. Debian's nginx runs it as a real process.
+"""
+
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import psutil
+import pytest
+import requests
+import yaml
+
+from .conftest import ROOT, free_port
+from .test_server import FOLD_REQUEST, FOLD_RESULT, request_records
+
+pytestmark = pytest.mark.integration
+
+TEMPLATE = ROOT / "deploy" / "nginx" / "default.conf.template"
+COMPOSE_UPSTREAM = "layerserve:8000"
+# nginx's compiled-in temp paths are under /var/lib/nginx; these keep everything in the test's folder
+NGINX_TEMP_PATHS = (
+    "client_body",
+    "proxy",
+    "fastcgi",
+    "uwsgi",
+    "scgi",
+)  # the compose service's name and port in LAYERSERVE_UPSTREAMS
+
+
+def render(template: str, environment: dict[str, str]) -> str:
+    """envsubst as the nginx image runs it: only ${NAME} of variables it was given (not nginx's $host)."""
+    rendered = re.sub(r"\$\{(\w+)\}", lambda m: environment.get(m.group(1), m.group(0)), template)
+    assert not re.search(r"\$\{\w+\}", rendered), "the template uses a variable compose does not set"
+    return rendered
+
+
+def nginx_environment(upstreams: list[str], port: int) -> dict[str, str]:
+    """The compose nginx service's environment, pointed at these upstreams and this loopback port."""
+    compose = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
+    environment = dict(compose["services"]["nginx"]["environment"])
+    server_line = environment["LAYERSERVE_UPSTREAMS"]
+    assert COMPOSE_UPSTREAM in server_line
+    environment["LAYERSERVE_UPSTREAMS"] = " ".join(server_line.replace(COMPOSE_UPSTREAM, u) for u in upstreams)
+    environment["NGINX_PORT"] = f"127.0.0.1:{port}"
+    return environment
+
+
+class Nginx:
+    """Debian's nginx in the foreground, its files (config, logs, temp dirs) under one folder."""
+
+    def __init__(self, folder: Path, site: str, port: int):
+        self.port = port
+        self.url = f"http://127.0.0.1:{port}"
+        (folder / "default.conf").write_text(site)
+        (folder / "nginx.conf").write_text(
+            "daemon off;\nworker_processes 1;\n"
+            f"pid {folder}/nginx.pid;\nerror_log {folder}/error.log notice;\n"
+            "events { worker_connections 256; }\n"
+            f"http {{\n  access_log {folder}/access.log;\n"
+            + "".join(f"  {kind}_temp_path {folder}/{kind}_temp;\n" for kind in NGINX_TEMP_PATHS)
+            + f"  include {folder}/default.conf;\n}}\n"
+        )
+        self.folder = folder
+        self.process = None
+
+    def start(self) -> "Nginx":
+        nginx = shutil.which("nginx") or "/usr/sbin/nginx"
+        if not Path(nginx).exists():
+            pytest.fail("nginx is not installed; `make test` installs it (make system-deps)")
+        command = [nginx, "-p", str(self.folder), "-e", str(self.folder / "error.log"), "-c", "nginx.conf"]
+        check = subprocess.run([*command, "-t"], capture_output=True, text=True)
+        assert check.returncode == 0, check.stderr
+        self.process = subprocess.Popen(command)
+        deadline = time.monotonic() + 10
+        while True:
+            assert self.process.poll() is None, self.error_log()
+            try:
+                socket.create_connection(("127.0.0.1", self.port), timeout=1).close()
+                return self
+            except OSError:
+                assert time.monotonic() < deadline, "nginx did not listen within 10 s"
+                time.sleep(0.05)
+
+    def error_log(self) -> str:
+        path = self.folder / "error.log"
+        return path.read_text() if path.exists() else ""
+
+    def stop(self) -> None:
+        """SIGQUIT: nginx's graceful shutdown."""
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGQUIT)
+            try:
+                self.process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+                pytest.fail("nginx did not stop on SIGQUIT")
+        assert self.process.returncode == 0, self.error_log()
+
+
+@pytest.fixture
+def two_instances(start_server, models_copy, tmp_path):
+    # TMPDIR: a killed instance leaves its metrics directory behind, here rather than in /tmp
+    return [start_server(models_copy, workers=1, env={"TMPDIR": str(tmp_path)}) for _ in range(2)]
+
+
+@pytest.fixture
+def nginx(tmp_path, two_instances):
+    port = free_port()
+    upstreams = [f"127.0.0.1:{server.port}" for server in two_instances]
+    site = render(TEMPLATE.read_text(), nginx_environment(upstreams, port))
+    folder = tmp_path / "nginx"
+    folder.mkdir()
+    proxy = Nginx(folder, site, port).start()
+    yield proxy
+    proxy.stop()
+
+
+def kill_instance(server) -> None:
+    """As when a container dies: SIGKILL to the master and its workers, no graceful anything."""
+    master = psutil.Process(server.process.pid)
+    for process in [*master.children(recursive=True), master]:
+        process.kill()
+    server.process.wait()
+
+
+def infer_through(url: str, broken_off: list | None = None) -> int:
+    """One inference through nginx; with `broken_off`, retried once if the answer broke off mid-body.
+
+    nginx retries a request whose instance failed before answering. Once an instance has sent
+    the status line and headers, nginx has passed them on and cannot retry: if the instance dies
+    before the body, only the client can, which is safe because inference is idempotent.
+    """
+    try:
+        # no session: a new connection per request, as many independent clients would
+        response = requests.post(f"{url}/v2/models/fold/infer", json=FOLD_REQUEST, timeout=30)
+    except requests.exceptions.ChunkedEncodingError:
+        if broken_off is None:
+            raise
+        broken_off.append(1)
+        return infer_through(url)
+    assert response.status_code == 200, response.text  # a 502 would be a request nginx failed to retry
+    assert response.json()["outputs"][0]["data"] == FOLD_RESULT
+    return response.status_code
+
+
+def test_nginx_spreads_requests_over_both_instances(nginx, two_instances):
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        assert list(pool.map(lambda _: infer_through(nginx.url), range(40))) == [200] * 40
+    served = [len([r for r in request_records(s.log()) if r["path"].endswith("/infer")]) for s in two_instances]
+    assert sum(served) == 40
+    assert min(served) > 0, f"one instance got nothing: {served}"
+
+
+def test_no_request_is_lost_when_an_instance_is_killed_mid_load(nginx, two_instances):
+    total, kill_after = 240, 60
+    done, broken_off = 0, []
+    halfway = threading.Event()
+    lock = threading.Lock()
+
+    def call(_):
+        nonlocal done
+        status = infer_through(nginx.url, broken_off)
+        with lock:
+            done += 1
+            if done == kill_after:
+                halfway.set()
+        return status
+
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        results = pool.map(call, range(total))
+        assert halfway.wait(timeout=60)
+        kill_instance(two_instances[0])
+        assert list(results) == [200] * total
+    survivor = [r for r in request_records(two_instances[1].log()) if r["path"].endswith("/infer")]
+    assert len(survivor) >= total - kill_after
+    # at most the requests in the killed instance's hands (8 threads) broke off after their headers
+    assert len(broken_off) <= 8
+    assert "upstream" in nginx.error_log()  # nginx saw the dead instance and went on to the other
