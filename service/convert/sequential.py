@@ -11,7 +11,7 @@ from dataclasses import dataclass
 import numpy as np
 from torch import nn
 
-from ..dtypes import BY_TORCH
+from ..dtypes import MODEL_DTYPES
 from ..errors import ConversionError
 from ..stack.layers import LAYER_TYPES, LayerType
 from ..stack.schema import NAME_PATTERN
@@ -56,12 +56,20 @@ def convert_sequential(
         "version": 1,
         **({"description": description} if description else {}),
         "dtype": tensors_dtype(tensors),
-        "inputs": [{"name": input_name, "shape": list(input_shape or first_input_shape(layers[0]))}],
+        "inputs": [model_input(input_name, input_shape, layers[0])],
         **({"weights": WEIGHTS_FILE} if tensors else {}),
         "layers": layers,
         "outputs": [layers[-1]["name"]],
     }
     return Converted(document, tensors)
+
+
+def model_input(name: str, shape: tuple[int, ...] | None, first_layer: dict) -> dict:
+    """The one input: indices (int64) when the first layer looks them up, else the model's dtype."""
+    spec = {"name": name, "shape": list(shape or first_input_shape(first_layer))}
+    if LAYER_TYPES[first_layer["type"]].index_bound:
+        spec["dtype"] = "int64"
+    return spec
 
 
 def flatten_sequential(model: nn.Sequential, prefix: str = ""):
@@ -105,17 +113,26 @@ def hyperparameters(path: str, layer_type: LayerType, module: nn.Module) -> dict
             value = value is not None  # the module holds the tensor; the definition wants the switch
         if isinstance(value, tuple):
             value = list(value)
-        if value is not None and value != field.load_default:
+        if value is not None and not _is_default(value, field.load_default):
             params[field_name] = value
     return params
+
+
+def _is_default(value, default) -> bool:
+    """torch keeps sizes as tuples ((1,) for stride=1): a list of the default is the default too."""
+    return value == default or (isinstance(value, list) and type(default) is int and set(value) == {default})
 
 
 def _unservable_setting(module: nn.Module) -> str | None:
     """Settings the registry has no field for, because a served (eval-mode) layer cannot honour them."""
     if isinstance(module, nn.BatchNorm1d) and not module.track_running_stats:
         return "track_running_stats=False normalizes with each batch's statistics; a served layer needs running ones"
-    if isinstance(module, (nn.Softmax, nn.LogSoftmax)) and module.dim is None:
+    if isinstance(module, (nn.Softmax, nn.Softmin, nn.LogSoftmax)) and module.dim is None:
         return "dim=None (torch's deprecated implicit choice); give dim explicitly"
+    if isinstance(module, nn.Embedding) and module.max_norm is not None:
+        return "max_norm rescales the weights in place at every lookup; apply it to the weights and drop it"
+    if isinstance(module, (nn.MaxPool1d, nn.MaxPool2d)) and module.return_indices:
+        return "return_indices=True returns a pair; a layer gives one tensor"
     return None
 
 
@@ -128,11 +145,9 @@ def tensors_dtype(tensors: dict[str, np.ndarray]) -> str:
     """The one dtype of all the tensors (float32 for a model without any)."""
     names = set()
     for key, array in tensors.items():
-        dtype = next((d for d in BY_TORCH.values() if np.dtype(d.numpy) == array.dtype), None)
-        if dtype is None:
-            served = ", ".join(sorted(d.name for d in BY_TORCH.values()))
-            raise ConversionError(f"tensor {key} is {array.dtype}; layerserve serves {served}")
-        names.add(dtype.name)
+        if array.dtype.name not in MODEL_DTYPES:
+            raise ConversionError(f"tensor {key} is {array.dtype}; layerserve serves {', '.join(MODEL_DTYPES)}")
+        names.add(array.dtype.name)
     if len(names) > 1:
         raise ConversionError(f"the tensors mix dtypes {sorted(names)}; convert the model to one dtype first")
     return names.pop() if names else "float32"

@@ -14,7 +14,7 @@ from safetensors.torch import save_file
 from torch import nn
 
 from service.cli import main
-from service.convert.check import load_served
+from service.convert.check import load_served, probe_inputs
 from service.convert.exporting import export_model
 from service.convert.importing import import_sequential
 from service.errors import ConversionError
@@ -103,16 +103,24 @@ def test_import_with_an_input_shape_for_a_flatten_first(tmp_path):
     np.testing.assert_allclose(next(iter(served.values())), outputs_of(model, x), rtol=1e-5, atol=1e-6)
 
 
-def every_single_input_type() -> nn.Sequential:
-    dense = Dense(8, 8)
-    nn.init.normal_(dense.weight)
-    nn.init.normal_(dense.bias)
-    return nn.Sequential(
+def _initialized(module: nn.Module) -> nn.Module:
+    """Random values for parameters and running statistics, so that every one of them counts."""
+    with torch.no_grad():
+        for tensor in [*module.parameters(), *module.buffers()]:
+            if tensor.is_floating_point():
+                tensor.copy_(torch.rand_like(tensor) + 0.5)
+    return module
+
+
+def every_single_input_type() -> list[tuple[nn.Sequential, tuple[int, ...]]]:
+    """Sequentials that hold, between them, a module of each registry type that takes one input."""
+    torch.manual_seed(0)
+    features = nn.Sequential(
         nn.Unflatten(1, (2, 6)),
         nn.Flatten(),
         nn.Linear(12, 8),
-        dense,
-        nn.BatchNorm1d(8),
+        _initialized(Dense(8, 8)),
+        _initialized(nn.BatchNorm1d(8)),
         nn.LayerNorm(8, bias=False),
         nn.RMSNorm(8, eps=1e-3),
         nn.LeakyReLU(0.3),
@@ -123,35 +131,96 @@ def every_single_input_type() -> nn.Sequential:
         nn.Sigmoid(),
         nn.Tanh(),
         nn.ReLU(),
+        nn.ReLU6(),
+        nn.RReLU(0.1, 0.3),
+        _initialized(nn.PReLU(8)),
+        nn.Threshold(0.1, 0.05),
+        nn.Hardtanh(-2.0, 2.0),
+        nn.Hardsigmoid(),
+        nn.Hardswish(),
+        nn.Hardshrink(0.3),
+        nn.Softshrink(0.2),
+        nn.Tanhshrink(),
+        nn.LogSigmoid(),
+        nn.Softsign(),
+        nn.Mish(),
+        nn.CELU(0.7),
+        nn.SELU(),
         nn.Identity(),
         nn.Dropout(0.3),
+        nn.Softmin(dim=1),
+        nn.GLU(dim=-1),
         nn.Softmax(dim=1),
         nn.LogSoftmax(dim=-1),
-    ).eval()
+    )
+    one_d = nn.Sequential(
+        nn.Conv1d(2, 4, 3, padding=1, padding_mode="reflect"),
+        _initialized(nn.InstanceNorm1d(4, affine=True, track_running_stats=True)),
+        _initialized(nn.GroupNorm(2, 4)),
+        nn.MaxPool1d(2),
+        nn.AvgPool1d(2, count_include_pad=False),
+        nn.AdaptiveAvgPool1d(3),
+    )
+    two_d = nn.Sequential(
+        nn.Conv2d(2, 4, 3, padding="same", groups=2),
+        nn.MaxPool2d(2, stride=1, dilation=2),
+        nn.AvgPool2d(2, divisor_override=3),
+        nn.AdaptiveAvgPool2d((1, None)),
+    )
+    lookup = nn.Sequential(nn.Embedding(10, 4, padding_idx=0), nn.Flatten())
+    return [(features, (12,)), (one_d, (2, 16)), (two_d, (2, 8, 8)), (lookup, (5,))]
 
 
 def test_every_registry_type_with_one_input_imports_with_its_settings(tmp_path):
-    model = every_single_input_type()
+    chains = every_single_input_type()
     single_input = {name for name, layer_type in LAYER_TYPES.items() if layer_type.arity == 1}
-    assert {type(m).__name__ for m in model} == single_input  # a new layer type belongs here too
-    import_sequential(model, tmp_path / "every", input_shape=(12,))
-    layers = yaml.safe_load((tmp_path / "every" / "model.yaml").read_text())["layers"]
+    assert {type(m).__name__ for model, _ in chains for m in model} == single_input  # a new type belongs here
+    layers = []
+    for number, (model, shape) in enumerate(chains):
+        folder = tmp_path / f"chain{number}"
+        import_sequential(model.eval(), folder, input_shape=shape)
+        layers += yaml.safe_load((folder / "model.yaml").read_text())["layers"]
+        served = load_served(folder)
+        inputs = probe_inputs(served)
+        with torch.no_grad():
+            expected = model(torch.from_numpy(inputs["input"])).numpy()
+        np.testing.assert_allclose(next(iter(served.infer(inputs).values())), expected, rtol=1e-5, atol=1e-6)
     settings = {layer["type"]: {k: v for k, v in layer.items() if k not in ("name", "type")} for layer in layers}
     assert settings["Unflatten"] == {"dim": 1, "unflattened_size": [2, 6]}
     assert settings["LayerNorm"] == {"normalized_shape": [8], "bias": False}
     assert settings["RMSNorm"] == {"normalized_shape": [8], "eps": 1e-3}
     assert settings["Softplus"] == {"beta": 2.0, "threshold": 10.0}
     assert settings["Dropout"] == {"p": 0.3} and settings["Softmax"] == {"dim": 1}
-    x = fresh_batch((12,))
-    served = load_served(tmp_path / "every", 64).infer({"input": x})
-    np.testing.assert_allclose(next(iter(served.values())), outputs_of(model, x), rtol=1e-5, atol=1e-6)
+    assert settings["Conv1d"] == {
+        "in_channels": 2,
+        "out_channels": 4,
+        "kernel_size": [3],
+        "padding": [1],
+        "padding_mode": "reflect",
+    }
+    assert settings["Conv2d"]["padding"] == "same" and settings["Conv2d"]["groups"] == 2
+    assert settings["MaxPool2d"] == {"kernel_size": 2, "stride": 1, "dilation": 2}
+    assert settings["AdaptiveAvgPool2d"] == {"output_size": [1, None]}
+    assert settings["Embedding"] == {"num_embeddings": 10, "embedding_dim": 4, "padding_idx": 0}
+
+
+def test_an_embedding_first_reads_int64_indices(tmp_path):
+    model = nn.Sequential(nn.Embedding(7, 3), nn.Flatten(), nn.Linear(6, 2)).eval()
+    import_sequential(model, tmp_path / "lookup", input_shape=(2,))
+    definition, _ = load_stack(tmp_path / "lookup")
+    assert definition.inputs[0].dtype == "int64"
+    indices = np.array([[0, 6], [3, 3]], dtype=np.int64)
+    served = load_served(tmp_path / "lookup").infer({"input": indices})
+    np.testing.assert_allclose(next(iter(served.values())), outputs_of(model, indices), rtol=1e-5, atol=1e-6)
 
 
 @pytest.mark.parametrize(
     ("model", "message"),
     [
-        (nn.Sequential(nn.Linear(4, 4), nn.ReLU(), nn.Conv1d(1, 1, 1)), r"module 2 \(Conv1d\) is not a layer type"),
-        (nn.Sequential(nn.Linear(4, 4), nn.Sequential(nn.ReLU(), nn.Hardtanh())), r"module 1\.1 \(Hardtanh\)"),
+        (nn.Sequential(nn.Linear(4, 4), nn.ReLU(), nn.Conv3d(1, 1, 1)), r"module 2 \(Conv3d\) is not a layer type"),
+        (nn.Sequential(nn.Linear(4, 4), nn.Sequential(nn.ReLU(), nn.Upsample(2))), r"module 1\.1 \(Upsample\)"),
+        (nn.Sequential(nn.Embedding(4, 2, max_norm=1.0)), "max_norm rescales the weights"),
+        (nn.Sequential(nn.Conv1d(1, 1, 1), nn.MaxPool1d(2, return_indices=True)), "return_indices=True"),
         (nn.Sequential(nn.Linear(4, 4), nn.BatchNorm1d(4, track_running_stats=False)), "track_running_stats=False"),
         (nn.Sequential(nn.Linear(4, 4).double(), nn.Linear(4, 2)), "mix dtypes"),
         (nn.Sequential(nn.Linear(4, 4).half()), "float16; layerserve serves float32, float64"),
@@ -271,8 +340,7 @@ def test_cli_import_reports_a_state_dict_that_does_not_fit(tmp_path, model_code)
 
 def served_and_probe(folder: Path):
     served = load_served(folder, 64)
-    rng = np.random.default_rng(7)
-    inputs = {s.name: rng.standard_normal((3, *s.shape)).astype(np.float32) for s in served.inputs}
+    inputs = {name: array[:3] for name, array in probe_inputs(served, seed=7).items()}  # not the checked rows
     return served.infer(inputs), inputs
 
 
