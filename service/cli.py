@@ -1,6 +1,8 @@
-"""The `layerserve` command: serve models over HTTP, or validate model folders."""
+"""The `layerserve` command: serve, validate and inspect models; predict over HTTP; import and export."""
 
+import json
 import os
+import re
 import sys
 from pathlib import Path
 
@@ -97,14 +99,136 @@ def inspect(model, models):
     from .served import ServedModel
     from .stack import load_stack
 
-    folder = Path(model) if Path(model).is_dir() else Path(models) / model
-    if not folder.is_dir():
-        raise click.ClickException(f"no model folder {model!r} (nor {str(folder)!r})")
+    folder = _model_folder(model, models)
     try:
         definition, stack = load_stack(folder, _max_parameters())
     except DefinitionError as exc:
         raise click.ClickException(exc.message) from None
     click.echo(format_layer_table(describe_layers(ServedModel(definition, stack, max_batch_size=1))))
+
+
+@main.command()
+@click.argument("model")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--url", default="http://127.0.0.1:8000", show_default=True, help="The running server.")
+@click.option("--timeout", type=float, default=10.0, show_default=True, help="Seconds to wait for the answer.")
+def predict(model, file, url, timeout):
+    """Run MODEL on a running server with the inputs in FILE; print the outputs as JSON.
+
+    FILE is JSON (a nested list, or an object of input name to nested list), a .npy array, or a
+    .npz archive with one array per input name. The first dimension is the batch.
+    """
+    from layerserve_client import Client, LayerserveError
+
+    from .input_files import read_inputs
+
+    try:
+        inputs = read_inputs(file)
+    except ValueError as exc:
+        raise click.ClickException(str(exc)) from None
+    try:
+        with Client(url, timeout=timeout) as client:
+            result = client.infer(model, inputs, as_numpy=False)
+    except LayerserveError as exc:
+        raise click.ClickException(str(exc)) from None
+    click.echo(json.dumps(result.outputs))
+
+
+@main.command("import")
+@click.argument("source")
+@click.argument("name")
+@click.option(
+    "--state-dict",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="Trained weights: a .safetensors file, or a torch.save'd state dict (read with weights_only=True).",
+)
+@click.option(
+    "--trust-pickle",
+    is_flag=True,
+    help="Allow SOURCE to be a whole module saved with torch.save; loading it unpickles, which can run any code.",
+)
+@click.option("--input-shape", help="Per-sample input shape, e.g. 1,28,28 [default: from the first layer].")
+@click.option("--input-name", default="input", show_default=True, help="The model input's name.")
+@click.option("--description", default="", help="The model's description.")
+@click.option("--models", default="models", show_default=True, help="Models directory to write MODELS/NAME into.")
+@click.option("--force", is_flag=True, help="Replace the model files of an existing folder (others stay).")
+def import_(source, name, state_dict, trust_pickle, input_shape, input_name, description, models, force):
+    """Turn a PyTorch nn.Sequential into the model folder MODELS/NAME, once it serves the same outputs.
+
+    SOURCE is FILE.py:NAME or MODULE:NAME (a Sequential, or a callable returning one), or a file
+    of a whole module saved with torch.save (needs --trust-pickle).
+    """
+    from .convert.importing import (
+        apply_state_dict,
+        import_sequential,
+        load_module_object,
+        load_saved_module,
+        load_state_dict,
+    )
+    from .errors import ServiceError
+    from .stack.schema import NAME_PATTERN
+
+    if not re.match(NAME_PATTERN, name):
+        raise click.BadParameter("letters, digits and underscores, not starting with a digit", param_hint="NAME")
+    try:
+        if ":" in source and not Path(source).is_file():
+            model = load_module_object(source)
+        else:
+            model = load_saved_module(Path(source), trust_pickle)
+        if state_dict:
+            apply_state_dict(model, load_state_dict(state_dict))
+        folder = Path(models) / name
+        shape = _shape(input_shape) if input_shape else None
+        difference = import_sequential(model, folder, shape, input_name, description, replace=force)
+    except ServiceError as exc:
+        raise click.ClickException(exc.message) from None
+    click.echo(f"wrote {folder}: served outputs match the original (largest difference {difference:.3g})")
+
+
+def _shape(text: str) -> tuple[int, ...]:
+    try:
+        shape = tuple(int(part) for part in text.split(","))
+    except ValueError:
+        shape = ()
+    if not shape or min(shape) < 1:
+        raise click.BadParameter(f"{text!r}: positive integers separated by commas", param_hint="--input-shape")
+    return shape
+
+
+@main.command()
+@click.argument("model")
+@click.option("--models", default="models", show_default=True, help="Models directory, when MODEL is a name.")
+@click.option(
+    "--format",
+    "formats",
+    type=click.Choice(["torchscript", "onnx"]),
+    multiple=True,
+    help="Repeat for several [default: both].",
+)
+@click.option(
+    "--output",
+    "-o",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=".",
+    show_default=True,
+    help="Directory for MODEL.pt (TorchScript) and MODEL.onnx.",
+)
+def export(model, models, formats, output):
+    """Write MODEL as TorchScript and ONNX, each checked against the served model's outputs.
+
+    MODEL is a model folder, or the name of one in the models directory. The batch dimension
+    stays dynamic in both files.
+    """
+    from .convert.exporting import export_model
+    from .errors import ServiceError
+
+    folder = _model_folder(model, models)
+    try:
+        written = export_model(folder, output, list(formats or ("torchscript", "onnx")))
+    except ServiceError as exc:
+        raise click.ClickException(exc.message) from None
+    for name, (path, difference) in written.items():
+        click.echo(f"wrote {path} ({name}): matches the served outputs (largest difference {difference:.3g})")
 
 
 def format_layer_table(described: dict) -> str:
@@ -144,6 +268,13 @@ def format_layer_table(described: dict) -> str:
     steps = " -> ".join("+".join(step["layers"]) for step in described["serving_path"])
     title = f"{described['model_name']} v{described['model_version']} (batch dimension -1; bytes of parameters, MACs per sample)"
     return "\n".join([title, line(header), rule, *map(line, rows), rule, line(total), "", f"serving path: {steps}"])
+
+
+def _model_folder(model: str, models: str) -> Path:
+    folder = Path(model) if Path(model).is_dir() else Path(models) / model
+    if not folder.is_dir():
+        raise click.ClickException(f"no model folder {model!r} (nor {str(folder)!r})")
+    return folder
 
 
 def _max_parameters() -> int:

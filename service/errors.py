@@ -91,3 +91,7 @@ class InferenceTimeout(ServiceError):
 class ModelNotReady(NotReady):
     def __init__(self, name: str, reason: str):
         super().__init__(f"model {name!r} is not ready: {reason}")
+
+
+class ConversionError(ServiceError):
+    """A model that `layerserve import` or `export` cannot convert; raised by the CLI, never over HTTP."""

@@ -119,8 +119,8 @@ def test_a_worker_started_after_a_load_serves_the_loaded_version(start_server, t
     while not (new := worker_pids(server) - before):
         assert time.monotonic() < deadline, "gunicorn did not replace the killed worker"
         time.sleep(0.1)
-    (replacement,) = new
-    after = ask_every_worker(server, "after-restart", {replacement})
+    # normally one new worker; a busy machine may also have had gunicorn replace a slow one
+    after = ask_every_worker(server, "after-restart", new)
     assert {first_output(r) for r in after} == {7.0}
     # the next load waits for the live workers only, not for the one that was killed
     write_scaled(models, 8.0, 4)

@@ -1,0 +1,1 @@
+"""Converters between layerserve model folders and plain PyTorch: import a Sequential, export a stack."""
