@@ -15,10 +15,12 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from .deadline import Deadline, latest
+
 # How often a batcher waiting for more requests re-checks whether any are still on the way.
 _RECHECK_S = 0.0002
 
-Forward = Callable[[list[np.ndarray]], list[np.ndarray]]
+Forward = Callable[[list[np.ndarray], Deadline | None], list[np.ndarray]]
 WaitObserver = Callable[[float], None]
 
 
@@ -30,6 +32,7 @@ def _ignore_wait(seconds: float) -> None:
 class _Job:
     inputs: list[np.ndarray]
     rows: int
+    deadline: Deadline | None
     queued_at: float = field(default_factory=time.perf_counter)
     done: threading.Event = field(default_factory=threading.Event)
     outputs: list[np.ndarray] | None = None
@@ -69,10 +72,10 @@ class DynamicBatcher:
             with self._count_lock:
                 self._in_flight -= 1
 
-    def run(self, inputs: list[np.ndarray]) -> list[np.ndarray]:
+    def run(self, inputs: list[np.ndarray], deadline: Deadline | None = None) -> list[np.ndarray]:
         """Called from request threads: blocks until this request's rows come back."""
         self._ensure_thread()
-        job = _Job(inputs, inputs[0].shape[0])
+        job = _Job(inputs, inputs[0].shape[0], deadline)
         self._queue.put(job)
         job.done.wait()
         if job.error is not None:
@@ -128,7 +131,7 @@ class DynamicBatcher:
             self._observe_wait(started - job.queued_at)
         try:
             merged = [np.concatenate(parts) for parts in zip(*(job.inputs for job in batch))]
-            outputs = self._forward(merged)
+            outputs = self._forward(merged, latest([job.deadline for job in batch]))
             start = 0
             for job in batch:
                 job.outputs = [output[start : start + job.rows] for output in outputs]

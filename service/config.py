@@ -1,5 +1,6 @@
 """Configuration, read once from the environment with documented defaults."""
 
+import math
 import os
 from collections.abc import Mapping
 
@@ -18,6 +19,7 @@ SETTINGS = {
     "METRICS_DIR": ("PROMETHEUS_MULTIPROC_DIR", ""),
     "HEALTH_SAMPLE_EVERY": ("LAYERSERVE_HEALTH_SAMPLE_EVERY", 10),
     "TRACE_MAX_VALUES": ("LAYERSERVE_TRACE_MAX_VALUES", 4096),
+    "INFER_TIMEOUT": ("LAYERSERVE_INFER_TIMEOUT", 30.0),
     "ADMIN_TOKEN": ("LAYERSERVE_ADMIN_TOKEN", ""),  # empty: the repository endpoints are disabled
     "INFER_TOKEN": ("LAYERSERVE_INFER_TOKEN", ""),  # empty: inference needs no token
     # process settings (gunicorn.conf.py)
@@ -60,6 +62,8 @@ def _convert(variable: str, raw: str, kind: type):
         value = kind(raw)
     except ValueError:
         raise ValueError(f"{variable}={raw!r} is not a valid {kind.__name__}") from None
+    if not math.isfinite(value):
+        raise ValueError(f"{variable}={raw!r} must be a finite number")
     if value < 0 or (value == 0 and variable not in _ZERO_ALLOWED):
         raise ValueError(f"{variable}={raw!r} must be positive")
     return value

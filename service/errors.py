@@ -78,6 +78,16 @@ class UnknownLayer(NotFound):
         )
 
 
+class InferenceTimeout(ServiceError):
+    status = 504  # gRPC's DEADLINE_EXCEEDED maps to it; 503 would invite a retry of the same long work
+
+    def __init__(self, seconds: float, next_layer: str):
+        super().__init__(
+            f"inference ran past the time limit of {seconds:g} s (LAYERSERVE_INFER_TIMEOUT) "
+            f"and was stopped before layer {next_layer!r}"
+        )
+
+
 class ModelNotReady(NotReady):
     def __init__(self, name: str, reason: str):
         super().__init__(f"model {name!r} is not ready: {reason}")

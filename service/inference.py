@@ -1,11 +1,14 @@
 """The data plane: protocol requests → arrays → a served model's forward pass → protocol responses."""
 
 from .codec import decode_input, numbers_to_array, output_tensor
+from .deadline import Deadline
 from .errors import BadRequest
 from .served import ServedModel
 
 
-def infer(model: ServedModel, request: dict, binary: memoryview | None = None) -> tuple[dict, set[str]]:
+def infer(
+    model: ServedModel, request: dict, binary: memoryview | None = None, deadline: Deadline | None = None
+) -> tuple[dict, set[str]]:
     """An Open Inference Protocol request, already checked against InferRequestSchema.
 
     `binary` holds the raw tensor bytes that follow the JSON header (binary tensor extension).
@@ -15,7 +18,7 @@ def infer(model: ServedModel, request: dict, binary: memoryview | None = None) -
     arrays = decode_inputs(model, request, binary)
     requested = [output["name"] for output in request.get("outputs") or []]
     model.check_outputs(requested)
-    results = model.infer(arrays)
+    results = model.infer(arrays, deadline)
     document = {
         "model_name": model.name,
         "model_version": model.version,
@@ -78,7 +81,7 @@ def _flag(parameters: dict | None, key: str, where: str, default: bool) -> bool:
     return value
 
 
-def predict(model: ServedModel, instances: list) -> dict:
+def predict(model: ServedModel, instances: list, deadline: Deadline | None = None) -> dict:
     """The simple protocol: one instance per sample; a dict per instance when there are several inputs."""
     with model.expecting():
         if len(model.inputs) == 1:
@@ -87,7 +90,7 @@ def predict(model: ServedModel, instances: list) -> dict:
         else:
             _check_instance_keys(model, instances)
             arrays = {spec.name: _column(instances, spec) for spec in model.inputs}
-        results = model.infer(arrays)
+        results = model.infer(arrays, deadline)
     if len(results) == 1:
         (result,) = results.values()
         return {"predictions": result}

@@ -10,6 +10,7 @@ import numpy as np
 import torch
 
 from .batching import DynamicBatcher
+from .deadline import Deadline
 from .dtypes import BY_NAME, DType
 from .errors import BadRequest
 from .health_monitor import HealthMonitor
@@ -131,18 +132,18 @@ class ServedModel:
                     f"model {self.name!r} has no output {name!r}; its outputs: {self._names(self.outputs)}"
                 )
 
-    def infer(self, arrays: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    def infer(self, arrays: dict[str, np.ndarray], deadline: Deadline | None = None) -> dict[str, np.ndarray]:
         """Run a batch: `arrays` maps every input name to an array of shape (batch, *input shape)."""
         self.check_inputs(arrays)
         inputs = [arrays[spec.name] for spec in self.inputs]
-        outputs = self.batcher.run(inputs) if self.batcher else self.forward(inputs)
+        outputs = self.batcher.run(inputs, deadline) if self.batcher else self.forward(inputs, deadline)
         return dict(zip(self.stack.output_names, outputs))
 
     def expecting(self):
         """Around a request, from arrival to answer: lets the batcher stop waiting for no one."""
         return self.batcher.expecting() if self.batcher else contextlib.nullcontext()
 
-    def forward(self, inputs: list[np.ndarray]) -> list[np.ndarray]:
+    def forward(self, inputs: list[np.ndarray], deadline: Deadline | None = None) -> list[np.ndarray]:
         """The forward pass on numpy arrays. No parameter requires grad, so no graph is recorded
         and the cost of entering inference_mode (several µs) is saved."""
         use_torch_threads_here()
@@ -152,11 +153,11 @@ class ServedModel:
             inputs = [_pad(array, BATCH_INVARIANT_ROWS) for array in inputs]
         tensors = [torch.from_numpy(array) for array in inputs]
         if self.health.should_sample():
-            values = self.serving.run(*tensors)
+            values = self.serving.run(*tensors, deadline=deadline)
             self.health.record(values, rows)
             results = [values[name] for name in self.serving.output_names]
         else:
-            results = self.serving.forward(*tensors)
+            results = self.serving.forward(*tensors, deadline=deadline)
         outputs = [result.numpy()[:rows] for result in results]
         if self.warmed_up:
             self.metrics.forward_pass(rows, time.perf_counter() - started)

@@ -8,6 +8,7 @@ import torch
 import torch.nn.functional as F
 
 from .codec import output_tensor
+from .deadline import Deadline
 from .inference import decode_inputs
 from .served import ServedModel, use_torch_threads_here
 from .stack.health import summarize
@@ -15,7 +16,7 @@ from .stack.health import summarize
 LINEAR_STEPS = ("Linear", "Dense")
 
 
-def trace(model: ServedModel, request: dict, max_values: int) -> dict:
+def trace(model: ServedModel, request: dict, max_values: int, deadline: Deadline | None = None) -> dict:
     arrays = decode_inputs(model, request)
     model.check_inputs(arrays)
     requested = [output["name"] for output in request.get("outputs") or []]
@@ -24,6 +25,8 @@ def trace(model: ServedModel, request: dict, max_values: int) -> dict:
     values = {name: torch.from_numpy(array) for name, array in arrays.items()}
     layers = []
     for index, (built, module) in enumerate(zip(model.stack.built, model.stack.layers)):
+        if deadline is not None:
+            deadline.check(built.name)
         arguments = [values[source] for source in built.sources]
         values[built.name] = module(*arguments)
         layers.append(_layer(index, built, module, arguments, values[built.name], max_values))

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import logging
 import math
+import time
 from collections.abc import Mapping
 from typing import Any, Self
 from urllib.parse import quote
@@ -10,12 +12,16 @@ from urllib.parse import quote
 import requests
 
 from . import exceptions
+from .retry import RETRY_STATUSES, Backoff
+
+log = logging.getLogger(__name__)
 
 DEFAULT_BASE_URL = "http://127.0.0.1:8000"
 DEFAULT_TIMEOUT = 10.0
 DEFAULT_DATATYPE = "FP32"
 # Inference is idempotent, so a request whose connection broke (the server died, its answer
-# was cut off) is sent again this many times; a timeout is not retried (it may still be running).
+# was cut off) or that got 503 (not ready yet) is sent again this many times, after a backoff;
+# a timeout is not retried (it may still be running).
 DEFAULT_INFERENCE_RETRIES = 1
 
 DATATYPE_BY_DTYPE = {
@@ -45,9 +51,14 @@ class Client:
         session: requests.Session | None = None,
         headers: Mapping[str, str] | None = None,
         inference_retries: int = DEFAULT_INFERENCE_RETRIES,
+        backoff: float = 0.1,
+        backoff_max: float = 2.0,
     ):
         self.base_url = base_url.rstrip("/")
+        if inference_retries < 0:
+            raise ValueError(f"inference_retries must not be negative, got {inference_retries}")
         self.inference_retries = inference_retries
+        self.backoff = Backoff(backoff, backoff_max)
         self.timeout = timeout
         self.headers = dict(headers or {})
         self.session = session if session is not None else requests.Session()
@@ -142,28 +153,49 @@ class Client:
     # Internals
 
     def _request(self, method: str, path: str, retries: int = 0, **kwargs: Any) -> Any:
-        """`retries`: times to send the request again when its connection breaks (idempotent requests only)."""
+        """`retries`: times to send the request again on a broken connection or a 503 (idempotent requests only)."""
         kwargs.setdefault("timeout", self.timeout)
         kwargs["headers"] = {**self.headers, **(kwargs.get("headers") or {})}
         url = self.base_url + path
-        for attempts_left in range(retries, -1, -1):
-            try:
-                response = self.session.request(method, url, **kwargs)
-                break
-            # Timeout first: requests.ConnectTimeout is a Timeout and a ConnectionError.
-            except requests.Timeout as exc:
-                raise exceptions.Timeout(f"{method} {url} timed out: {exc}") from exc
-            except requests.ConnectionError as exc:
-                if not attempts_left:
-                    raise exceptions.ConnectionError(f"cannot reach {url}: {exc}") from exc
-            except requests.exceptions.ChunkedEncodingError as exc:  # the answer broke off mid-body
-                if not attempts_left:
-                    raise exceptions.LayerserveError(f"{method} {url} failed: {exc}") from exc
-            except requests.RequestException as exc:
-                raise exceptions.LayerserveError(f"{method} {url} failed: {exc}") from exc
+        response = self._send_with_retries(method, url, retries, kwargs)
         if response.status_code >= 400:
             raise exceptions.error_from_response(response)
         return _decode_json(response)
+
+    def _send_with_retries(self, method: str, url: str, retries: int, kwargs: dict) -> requests.Response:
+        """Send again, after a backoff, on a connection error or a 503, at most `retries` times."""
+        attempt = 0
+        while True:
+            try:
+                response = self._send(method, url, **kwargs)
+            except exceptions.ConnectionError as exc:
+                if attempt == retries and attempt == 0:
+                    raise
+                if attempt == retries:
+                    raise exceptions.ConnectionError(f"{exc.message} ({attempt + 1} attempts)") from exc.__cause__
+                response, why = None, exc.message
+            else:
+                if response.status_code not in RETRY_STATUSES or attempt == retries:
+                    return response
+                why = f"HTTP {response.status_code}"
+            wait = self.backoff.delay(attempt, response)
+            attempt += 1
+            log.info("%s %s: %s; retry %d of %d in %.2f s", method, url, why, attempt, retries, wait)
+            time.sleep(wait)
+
+    def _send(self, method: str, url: str, **kwargs: Any) -> requests.Response:
+        try:
+            return self.session.request(method, url, **kwargs)
+        # Timeout first: requests.ConnectTimeout is a Timeout and a ConnectionError. A timeout is
+        # never retried: the server may still be working on the request.
+        except requests.Timeout as exc:
+            raise exceptions.Timeout(f"{method} {url} timed out: {exc}") from exc
+        except requests.ConnectionError as exc:
+            raise exceptions.ConnectionError(f"cannot reach {url}: {exc}") from exc
+        except requests.exceptions.ChunkedEncodingError as exc:  # the answer began, then the connection broke
+            raise exceptions.ConnectionError(f"the connection to {url} broke during the answer: {exc}") from exc
+        except requests.RequestException as exc:
+            raise exceptions.LayerserveError(f"{method} {url} failed: {exc}") from exc
 
     def _probe(self, path: str, key: str, **kwargs: Any) -> bool:
         try:

@@ -68,6 +68,7 @@ def init_api(app: Flask) -> None:
         request_log,
         app.extensions["layerserve.metrics"],
         inference_token,
+        app.config["INFER_TIMEOUT"],
     )
     app.before_request(_start_request)
     app.after_request(_finish_request)

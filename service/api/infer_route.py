@@ -14,6 +14,7 @@ from werkzeug.http import HTTP_STATUS_CODES
 from werkzeug.routing import Rule
 
 from ..codec import BINARY_CONTENT_TYPE, BINARY_HEADER, JSON_CONTENT_TYPE, binary_response, encode_json, read_body
+from ..deadline import Deadline
 from ..errors import BadRequest, BodyTooLarge, MethodNotAllowed, ServiceError
 from ..inference import infer
 from ..metrics import Metrics
@@ -43,6 +44,7 @@ class InferRoute:
         request_log: RequestLog,
         metrics: Metrics,
         token: InferenceToken,
+        infer_timeout: float,
     ):
         self.next_app = next_app
         self.repository = repository
@@ -50,12 +52,14 @@ class InferRoute:
         self.request_log = request_log
         self.metrics = metrics
         self.token = token
+        self.infer_timeout = infer_timeout
 
     def __call__(self, environ, start_response):
         match = INFER_PATH.match(environ.get("PATH_INFO", ""))
         if match is None:
             return self.next_app(environ, start_response)
         started = time.perf_counter()
+        deadline = Deadline.after(self.infer_timeout)  # from arrival: reading the body counts too
         request_id = resolve_request_id(environ.get(ENVIRON_KEY))
         details = {"model": match["name"], "version": match["version"]}
         try:
@@ -63,7 +67,7 @@ class InferRoute:
                 raise MethodNotAllowed(environ["REQUEST_METHOD"], environ["PATH_INFO"], ["POST"])
             if self.token.enabled:
                 self.token.check(environ.get("HTTP_AUTHORIZATION"))
-            status, body, headers = self._infer(environ, match["name"], match["version"], details)
+            status, body, headers = self._infer(environ, match["name"], match["version"], details, deadline)
         except ServiceError as error:
             status, body, headers = error.status, _error_body(error.message, request_id), list(error.headers)
             details["error"] = error.message
@@ -80,7 +84,7 @@ class InferRoute:
         self.metrics.inference_request(match["name"], "v2", status, time.perf_counter() - started)
         return [body]
 
-    def _infer(self, environ, name: str, version: str | None, details: dict):
+    def _infer(self, environ, name: str, version: str | None, details: dict, deadline: Deadline):
         model = self.repository.get(name, version)
         details["version"] = model.version
         with model.expecting():  # from before the body is read: the batcher knows this request is coming
@@ -88,7 +92,7 @@ class InferRoute:
                 self._read(environ), environ.get("CONTENT_TYPE", ""), environ.get(_BINARY_ENVIRON_KEY)
             )
             check_infer_request(document)
-            response, binary_outputs = infer(model, document, binary)
+            response, binary_outputs = infer(model, document, binary, deadline)
         details["batch_size"] = response["outputs"][0]["shape"][0] if response["outputs"] else None
         if not binary_outputs:
             return 200, encode_json(response), []
@@ -124,6 +128,15 @@ def document_infer_route(api) -> None:
             "Inputs are JSON tensors (name, shape, datatype, data flat or nested), or raw bytes after a JSON "
             f"header with the binary tensor extension ({BINARY_HEADER}, parameters.binary_data_size)."
         ),
+        "parameters": [
+            {
+                "in": "header",
+                "name": BINARY_HEADER,
+                "required": False,
+                "schema": {"type": "integer", "minimum": 0},
+                "description": f"the JSON header's length in bytes; a {BINARY_CONTENT_TYPE} body needs it",
+            }
+        ],
         "requestBody": {
             "required": True,
             "content": {
@@ -140,7 +153,7 @@ def document_infer_route(api) -> None:
                     BINARY_CONTENT_TYPE: {"schema": {"type": "string", "format": "binary"}},
                 },
             },
-            **{str(code): {"$ref": "#/components/responses/DEFAULT_ERROR"} for code in (400, 404, 413, 415, 503)},
+            **{str(code): {"$ref": "#/components/responses/DEFAULT_ERROR"} for code in (400, 404, 413, 415, 503, 504)},
         },
     }
     for rule in RULES:

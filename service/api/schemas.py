@@ -2,7 +2,8 @@
 
 from marshmallow import Schema, fields, validate
 
-_shape = fields.List(fields.Integer(strict=True, validate=validate.Range(min=0)), required=True)
+# Dimensions are int64, as numpy's; the bound also puts the limit in /openapi.json.
+_shape = fields.List(fields.Integer(strict=True, validate=validate.Range(min=0, max=2**63 - 1)), required=True)
 
 
 class RequestInputSchema(Schema):
@@ -11,8 +12,9 @@ class RequestInputSchema(Schema):
     datatype = fields.String(required=True, metadata={"example": "FP32"})
     data = fields.Raw(
         metadata={
+            "type": "array",  # a list, never null: what the codec takes
             "description": "numbers, flat (row-major) or nested to match shape; "
-            "absent when parameters.binary_data_size places the tensor in the binary part"
+            "absent when parameters.binary_data_size places the tensor in the binary part",
         }
     )
     parameters = fields.Dict()
@@ -161,7 +163,16 @@ class LayerQuerySchema(Schema):
 
 
 class PredictRequestSchema(Schema):
-    instances = fields.List(fields.Raw(), required=True, validate=validate.Length(min=1))
+    instances = fields.List(
+        fields.Raw(
+            metadata={
+                "anyOf": [{"type": "array"}, {"type": "object"}],  # never null or a bare number
+                "description": "a sample: a list of numbers, or an object keyed by input name for several inputs",
+            }
+        ),
+        required=True,
+        validate=validate.Length(min=1),
+    )
 
 
 class PredictResponseSchema(Schema):

@@ -1,5 +1,8 @@
 """The simple protocol for curl users (TF Serving / KServe V1): instances in, predictions out."""
 
+from flask import current_app
+
+from ..deadline import Deadline
 from ..inference import predict
 from . import authorize_inference, repository
 from .parsing import Blueprint
@@ -11,7 +14,9 @@ blp = Blueprint("v1", __name__, url_prefix="/v1", description="Simple prediction
 @blp.route("/models/<name>:predict", methods=["POST"])
 @blp.arguments(PredictRequestSchema)
 @blp.response(200, PredictResponseSchema)
+@blp.alt_response(504, description="inference ran past LAYERSERVE_INFER_TIMEOUT")
 def model_predict(request, name):
     """One instance per sample; with several inputs, each instance is an object keyed by input name."""
     authorize_inference()
-    return predict(repository().get(name), request["instances"])
+    deadline = Deadline.after(current_app.config["INFER_TIMEOUT"])
+    return predict(repository().get(name), request["instances"], deadline)

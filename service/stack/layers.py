@@ -315,6 +315,13 @@ def group_norm(params, shapes):
         raise ParamError(
             "num_groups", f"{params['num_channels']} channels do not split into {params['num_groups']} groups"
         )
+    # torch refuses a group of one value (its statistics are undefined), at a batch of one
+    if params["num_channels"] // params["num_groups"] * math.prod(shape[1:]) < 2:
+        raise ParamError(
+            "num_groups",
+            f"{params['num_groups']} groups over per-sample shape {list(shape)} leave one value per group; "
+            "a group needs at least 2",
+        )
     return params, shape
 
 

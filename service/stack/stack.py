@@ -5,6 +5,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
+from ..deadline import Deadline
 from .definition import LayerDef
 from .health import HealthRule
 
@@ -55,13 +56,15 @@ class LayerStack(nn.Module):
                 limits[source] = min(limits.get(source, limit), limit)
         return limits
 
-    def forward(self, *inputs: torch.Tensor) -> tuple[torch.Tensor, ...]:
-        values = self.run(*inputs)
+    def forward(self, *inputs: torch.Tensor, deadline: Deadline | None = None) -> tuple[torch.Tensor, ...]:
+        values = self.run(*inputs, deadline=deadline)
         return tuple(values[name] for name in self.output_names)
 
-    def run(self, *inputs: torch.Tensor) -> dict[str, torch.Tensor]:
-        """Every layer's output (and the inputs), by name."""
+    def run(self, *inputs: torch.Tensor, deadline: Deadline | None = None) -> dict[str, torch.Tensor]:
+        """Every layer's output (and the inputs), by name; stops between layers once `deadline` has passed."""
         values = dict(zip(self.input_names, inputs))
         for name, forward, sources in self._steps:
+            if deadline is not None:
+                deadline.check(name)
             values[name] = forward(*[values[s] for s in sources])
         return values

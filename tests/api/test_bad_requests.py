@@ -3,7 +3,8 @@
 One table; each case names the app it runs against:
   models  — the bundled models (session-wide),
   own     — a folder of its own: a copy of fold, `small` (max_batch_size: 2) and `broken` (bad model.yaml),
-  limited — a copy of fold behind a MAX_BODY_BYTES of LIMIT.
+  limited — a copy of fold behind a MAX_BODY_BYTES of LIMIT,
+  timed   — a copy of fold behind an INFER_TIMEOUT so short that every pass is out of time.
 """
 
 import json
@@ -109,6 +110,13 @@ CASES = [
     Case("inputs not a list", FOLD, 400, ["inputs: Not a valid list"], json={"inputs": tensor("x", [[1, 0]])}),
     Case("shape not integers", FOLD, 400, ["inputs[0].shape[0]: Not a valid integer"], json=fold([1, 0], [1.5, 2])),
     Case("negative shape", FOLD, 400, ["inputs[0].shape[0]", "greater than or equal to 0"], json=fold([1, 0], [-1, 2])),
+    Case(
+        "shape beyond int64",
+        FOLD,
+        400,
+        ["inputs[0].shape[0]", "less than or equal to 9223372036854775807"],
+        json=fold([1, 0], [2**63, 2]),
+    ),
     Case("id not a string", FOLD, 400, ["id: Not a valid string"], json=fold([[1, 0]], id=7)),
     # --- which model, which version ---
     Case(
@@ -257,6 +265,7 @@ CASES = [
         ["input 'x'", "data must be a list of numbers", "got a number"],
         json=fold(3, [1, 2]),
     ),
+    Case("data null", FOLD, 400, ["inputs[0].data: Field may not be null"], json=fold(None, [1, 2])),
     Case("1e400 overflows to inf", FOLD, 400, ["not valid JSON", "number is infinity"], data=raw_fold("[1, 1e400]")),
     Case("integer beyond FP32", FOLD, 400, ["input 'x'", "overflow FP32"], data=raw_fold(f"[1, {2**129}]")),
     Case("1e39 overflows FP32", FOLD, 400, ["input 'x'", "overflow FP32"], data=raw_fold("[1e39, 1]")),
@@ -313,6 +322,13 @@ CASES = [
         400,
         ["instances: Shorter than minimum length 1"],
         json={"instances": []},
+    ),
+    Case(
+        "v1 instance null",
+        "/v1/models/fold:predict",
+        400,
+        ["instances[0]: Field may not be null"],
+        json={"instances": [None]},
     ),
     Case(
         "v1 ragged instances",
@@ -394,6 +410,31 @@ CASES = [
         ["values", "Not a valid boolean"],
         method="get",
     ),
+    # --- out of time ---
+    Case(
+        "infer past INFER_TIMEOUT",
+        FOLD,
+        504,
+        ["ran past the time limit of 1e-09 s (LAYERSERVE_INFER_TIMEOUT)", "stopped before layer 'linear'"],
+        json=fold([[1, 0]]),
+        app="timed",
+    ),
+    Case(
+        "predict past INFER_TIMEOUT",
+        "/v1/models/fold:predict",
+        504,
+        ["ran past the time limit", "before layer 'linear'"],
+        json={"instances": [[1, 0]]},
+        app="timed",
+    ),
+    Case(
+        "trace past INFER_TIMEOUT",
+        "/v2/models/fold/trace",
+        504,
+        ["ran past the time limit", "before layer 'linear'"],
+        json=fold([[1, 0]]),
+        app="timed",
+    ),
     # --- a model that failed to load ---
     Case(
         "infer on a broken model",
@@ -423,6 +464,7 @@ def clients(app, tmp_path_factory):
         "models": app.test_client(),
         "own": app_over(own).test_client(),
         "limited": app_over(limited, MAX_BODY_BYTES=LIMIT).test_client(),
+        "timed": app_over(limited, INFER_TIMEOUT=1e-9).test_client(),
     }
 
 

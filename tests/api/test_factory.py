@@ -70,6 +70,21 @@ def test_invalid_environment_value_is_refused_by_name(fold_dir, monkeypatch, val
         app_over(fold_dir)
 
 
+@pytest.mark.parametrize(
+    ("value", "problem"),
+    [("soon", "is not a valid float"), ("0", "must be positive"), ("nan", "finite"), ("inf", "finite")],
+)
+def test_invalid_infer_timeout_is_refused_by_name(fold_dir, monkeypatch, value, problem):
+    monkeypatch.setenv("LAYERSERVE_INFER_TIMEOUT", value)
+    with pytest.raises(ValueError, match=f"LAYERSERVE_INFER_TIMEOUT='{value}' .*{problem}"):
+        app_over(fold_dir)
+
+
+def test_infer_timeout_takes_fractions_of_a_second(fold_dir, monkeypatch):
+    monkeypatch.setenv("LAYERSERVE_INFER_TIMEOUT", "0.25")
+    assert app_over(fold_dir).config["INFER_TIMEOUT"] == 0.25
+
+
 @pytest.mark.parametrize("source", ["test_config", "environment"])
 def test_max_content_length_follows_max_body_bytes(fold_dir, monkeypatch, source):
     if source == "environment":

@@ -8,6 +8,8 @@ import pytest
 import torch
 import yaml
 
+from service.deadline import Deadline, latest
+from service.errors import InferenceTimeout
 from service.served import ServedModel
 from service.stack import load_stack
 
@@ -52,9 +54,9 @@ class CountingForward:
         self._forward = model.batcher._forward
         model.batcher._forward = self
 
-    def __call__(self, inputs):
+    def __call__(self, inputs, deadline=None):
         self.sizes.append(inputs[0].shape[0])
-        return self._forward(inputs)
+        return self._forward(inputs, deadline)
 
 
 def run_concurrently(model: ServedModel, requests: list[np.ndarray]) -> list[np.ndarray]:
@@ -118,7 +120,7 @@ def test_a_failing_forward_fails_every_request_in_it_and_the_batcher_lives_on(tm
     model = served(tmp_path, {"max_queue_delay_microseconds": 0})
     healthy = model.batcher._forward
 
-    def broken(inputs):
+    def broken(inputs, deadline=None):
         raise RuntimeError("boom")
 
     model.batcher._forward = broken
@@ -166,3 +168,19 @@ def test_a_request_that_leaves_before_queueing_does_not_hold_the_batch(tmp_path)
     other.join()
     # the batcher waits while the other request is in flight, then stops once it has left
     assert time.monotonic() - started < 0.6
+
+
+@pytest.mark.parametrize("batching", [None, {"max_queue_delay_microseconds": 0}], ids=["alone", "batched"])
+def test_a_pass_out_of_time_stops_before_its_next_layer(tmp_path, batching):
+    model = served(tmp_path, batching)
+    x = {"x": np.ones((2, WIDTH), np.float32)}
+    with pytest.raises(InferenceTimeout, match="limit of 0.5 s .* before layer 'up'") as caught:
+        model.infer(x, Deadline(0.5, time.monotonic() - 1.0))
+    assert caught.value.status == 504
+    assert model.infer(x, Deadline.after(60.0))["down"].shape == (2, WIDTH)
+
+
+def test_a_merged_batch_is_out_of_time_only_when_every_request_in_it_is():
+    past, soon, later = Deadline(1.0, 10.0), Deadline(1.0, 20.0), Deadline(1.0, 30.0)
+    assert latest([past, later, soon]) is later
+    assert latest([past, None]) is None

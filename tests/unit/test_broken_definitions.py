@@ -509,6 +509,11 @@ CASES = [
         ("model.yaml", "'gn' (#0, GroupNorm): num_groups: 6 channels do not split into 4 groups"),
     ),
     Broken(
+        "group_norm_one_value_per_group",
+        seeded({"name": "gn", "type": "GroupNorm", "num_groups": 3}, inputs=[{"name": "x", "shape": [3]}]),
+        ("model.yaml", "'gn' (#0, GroupNorm): num_groups: 3 groups over per-sample shape [3]", "at least 2"),
+    ),
+    Broken(
         "embedding_padding_idx_out_of_range",
         seeded(
             {"name": "emb", "type": "Embedding", "num_embeddings": 5, "embedding_dim": 2, "padding_idx": 5},

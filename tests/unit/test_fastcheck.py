@@ -100,7 +100,7 @@ def test_the_corpus_holds_both_outcomes():
         ({"inputs": []}, "invalid request: inputs: Shorter than minimum length 1."),
         (
             {"inputs": [{"name": "x", "shape": [-1], "datatype": "FP32", "data": []}]},
-            "invalid request: inputs[0].shape[0]: Must be greater than or equal to 0.",
+            "invalid request: inputs[0].shape[0]: Must be greater than or equal to 0 and less than or equal to 9223372036854775807.",
         ),
         ({"inputs": [{"name": 3, "shape": [], "datatype": "FP32", "data": []}]}, "inputs[0].name: Not a valid string."),
         ({"inputs": [{"name": "x", "shape": [True], "datatype": "FP32", "data": []}]}, "Not a valid integer."),
