@@ -77,8 +77,17 @@ class ModelListSchema(Schema):
     models = fields.List(fields.Nested(ModelStatusSchema))
 
 
+class StrictBoolean(fields.Boolean):
+    """JSON true or false only: not 0, 1 or "true"."""
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        if type(value) is not bool:
+            raise self.make_error("invalid")
+        return value
+
+
 class RepositoryIndexRequestSchema(Schema):
-    ready = fields.Boolean(metadata={"description": "true: list only the models that are ready"})
+    ready = StrictBoolean(metadata={"description": "true: list only the models that are ready"})
 
 
 class RepositoryModelSchema(Schema):

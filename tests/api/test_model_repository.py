@@ -146,3 +146,18 @@ def test_inference_may_require_its_own_token(models):
     # metadata and health stay open for probes and clients discovering the API
     assert client.get("/v2/models/fold").status_code == 200
     assert client.get("/v2/health/ready").status_code == 200
+
+
+@pytest.mark.parametrize(
+    ("ready", "fragment"),
+    [
+        (0, "Not a valid boolean"),
+        (1, "Not a valid boolean"),
+        ("true", "Not a valid boolean"),
+        (None, "Field may not be null"),
+    ],
+)
+def test_the_index_filter_must_be_a_boolean(client, ready, fragment):
+    response = client.post("/v2/repository/index", json={"ready": ready}, headers=ADMIN)
+    assert response.status_code == 400
+    assert f"ready: {fragment}" in error_of(response)
