@@ -12,6 +12,7 @@ from .exceptions import (
     PayloadTooLarge,
     ServerError,
     Timeout,
+    Unauthorized,
 )
 
 __all__ = [
@@ -27,4 +28,5 @@ __all__ = [
     "PayloadTooLarge",
     "ServerError",
     "Timeout",
+    "Unauthorized",
 ]

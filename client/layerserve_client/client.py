@@ -53,7 +53,11 @@ class Client:
         inference_retries: int = DEFAULT_INFERENCE_RETRIES,
         backoff: float = 0.1,
         backoff_max: float = 2.0,
+        token: str | None = None,
+        admin_token: str | None = None,
     ):
+        """`token` is sent as a bearer token with every request (the server's
+        LAYERSERVE_INFER_TOKEN); `admin_token` with the repository calls (LAYERSERVE_ADMIN_TOKEN)."""
         self.base_url = base_url.rstrip("/")
         if inference_retries < 0:
             raise ValueError(f"inference_retries must not be negative, got {inference_retries}")
@@ -61,6 +65,9 @@ class Client:
         self.backoff = Backoff(backoff, backoff_max)
         self.timeout = timeout
         self.headers = dict(headers or {})
+        if token is not None:
+            self.headers["Authorization"] = f"Bearer {token}"
+        self._admin_headers = {"Authorization": f"Bearer {admin_token}"} if admin_token is not None else {}
         self.session = session if session is not None else requests.Session()
         self._owns_session = session is None
         self._metadata_cache: dict[tuple[str, str | None], dict] = {}
@@ -119,6 +126,23 @@ class Client:
         if values:
             kwargs["params"] = {**kwargs.get("params", {}), "values": "true"}
         return self._request("GET", path, **kwargs)
+
+    # Model repository (needs admin_token)
+
+    def repository_index(self, ready: bool | None = None, **kwargs: Any) -> list[dict]:
+        """Every model folder on the server: name, version, state and reason."""
+        body = {} if ready is None else {"ready": ready}
+        return self._request("POST", "/v2/repository/index", json=body, **self._as_admin(kwargs))
+
+    def load_model(self, name: str, **kwargs: Any) -> dict:
+        """Re-read the model's folder on the server and serve it in every worker."""
+        return self._request("POST", f"/v2/repository/models/{quote(name, safe='')}/load", **self._as_admin(kwargs))
+
+    def unload_model(self, name: str, **kwargs: Any) -> dict:
+        return self._request("POST", f"/v2/repository/models/{quote(name, safe='')}/unload", **self._as_admin(kwargs))
+
+    def _as_admin(self, kwargs: dict) -> dict:
+        return {**kwargs, "headers": {**self._admin_headers, **(kwargs.get("headers") or {})}}
 
     # Inference
 

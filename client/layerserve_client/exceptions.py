@@ -54,6 +54,10 @@ class PayloadTooLarge(HTTPError, ValueError):
     """413: the request body exceeds the server's limit."""
 
 
+class Unauthorized(HTTPError, PermissionError):
+    """401/403: no valid token, or the endpoints are disabled on the server."""
+
+
 class NotReady(HTTPError):
     """503: the server or model is not ready."""
 
@@ -64,6 +68,8 @@ class ServerError(HTTPError):
 
 _ERROR_BY_STATUS: dict[int, type[HTTPError]] = {
     400: BadRequest,
+    401: Unauthorized,
+    403: Unauthorized,
     404: ModelNotFound,
     413: PayloadTooLarge,
     503: NotReady,

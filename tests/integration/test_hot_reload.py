@@ -8,7 +8,9 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 
 import psutil
+import pytest
 import requests
+from layerserve_client import Client, NotReady, Unauthorized
 
 from ..api.helpers import write_models
 from .test_server import request_records
@@ -126,3 +128,28 @@ def test_a_worker_started_after_a_load_serves_the_loaded_version(start_server, t
     write_scaled(models, 8.0, 4)
     assert requests.post(f"{server.url}/v2/repository/models/scaled/load", headers=ADMIN, timeout=60).status_code == 200
     assert {first_output(r) for r in ask_every_worker(server, "after-reload", worker_pids(server))} == {8.0}
+
+
+def test_the_client_drives_the_repository_with_its_tokens(start_server, tmp_path):
+    models = write_models(tmp_path / "models", {"fold": None})
+    (models / "scaled").mkdir()
+    write_scaled(models, 2.0, 1)
+    server = start_server(
+        models, workers=1, env={"LAYERSERVE_ADMIN_TOKEN": TOKEN, "LAYERSERVE_INFER_TOKEN": "infer-token"}
+    )
+    with Client(server.url, token="infer-token", admin_token=TOKEN, inference_retries=0) as client:
+        assert client.infer("scaled", [[1.0, 1.0]]).output().tolist() == [[2.0, 1.0]]
+        write_scaled(models, 3.0, 2)
+        assert client.load_model("scaled")["version"] == "2"
+        assert client.infer("scaled", [[1.0, 1.0]]).output().tolist() == [[3.0, 1.0]]
+        assert client.unload_model("scaled")["state"] == "UNAVAILABLE"
+        assert {m["name"]: m["state"] for m in client.repository_index()} == {"fold": "READY", "scaled": "UNAVAILABLE"}
+        assert [m["name"] for m in client.repository_index(ready=True)] == ["fold"]
+        with pytest.raises(NotReady, match="unloaded"):
+            client.infer("scaled", [[1.0, 1.0]])
+    with Client(server.url, admin_token="wrong", inference_retries=0) as stranger:
+        with pytest.raises(Unauthorized, match="not valid") as refused:
+            stranger.load_model("fold")
+        assert refused.value.status_code == 401
+        with pytest.raises(Unauthorized, match="inference needs a bearer token"):
+            stranger.infer("fold", [[1.0, 0.0]])
