@@ -39,7 +39,7 @@ def authorize_inference() -> None:
 
 
 def init_api(app: Flask) -> None:
-    from . import layers, metrics, model_repository, trace, v1, v2
+    from . import docs, layers, metrics, model_repository, trace, v1, v2
 
     app.config.update(
         API_TITLE="layerserve",
@@ -47,6 +47,7 @@ def init_api(app: Flask) -> None:
         OPENAPI_VERSION="3.0.3",
         OPENAPI_URL_PREFIX="/",
         OPENAPI_JSON_PATH="openapi.json",
+        **docs.SETTINGS,
     )
     app.json = OrjsonProvider(app)
     api = LayerserveApi(app)
@@ -56,6 +57,7 @@ def init_api(app: Flask) -> None:
     app.extensions["layerserve.admin_token"] = AdminToken(app.config["ADMIN_TOKEN"])
     inference_token = app.extensions["layerserve.inference_token"] = InferenceToken(app.config["INFER_TOKEN"])
     document_infer_route(api)
+    app.register_blueprint(docs.blp)  # Swagger UI's files; not an API operation
     register_error_handlers(app)
     if app.config["METRICS"]:
         api.register_blueprint(metrics.blp)

@@ -6,7 +6,7 @@ import pytest
 
 from service.api import infer_route
 
-UNDOCUMENTED_ENDPOINTS = ("static", "api-docs.", "explorer.")  # static files, the document itself, the page
+UNDOCUMENTED_ENDPOINTS = ("static", "api-docs.", "explorer.", "docs_assets.")  # files, the document, the pages
 HTTP_METHODS = {"get", "post", "put", "patch", "delete"}
 
 
