@@ -17,6 +17,9 @@ import numpy as np
 
 from .deadline import Deadline, latest
 
+# A batcher thread with no request for this long exits; the next request starts another.
+IDLE_EXIT_S = 10.0
+
 # How often a batcher waiting for more requests re-checks whether any are still on the way.
 _RECHECK_S = 0.0002
 
@@ -74,28 +77,40 @@ class DynamicBatcher:
 
     def run(self, inputs: list[np.ndarray], deadline: Deadline | None = None) -> list[np.ndarray]:
         """Called from request threads: blocks until this request's rows come back."""
-        self._ensure_thread()
         job = _Job(inputs, inputs[0].shape[0], deadline)
-        self._queue.put(job)
+        self._queue.put(job)  # before the thread check: an idle thread about to exit sees it
+        self._ensure_thread()
         job.done.wait()
         if job.error is not None:
             raise job.error
         return job.outputs
 
     def _ensure_thread(self) -> None:
-        if self._thread is None:
-            with self._start_lock:
-                if self._thread is None:
-                    self._thread = threading.Thread(target=self._loop, name="layerserve-batcher", daemon=True)
-                    self._thread.start()
+        with self._start_lock:  # always: the thread may be exiting (see _first)
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._loop, name="layerserve-batcher", daemon=True)
+                self._thread.start()
 
     def _loop(self) -> None:
-        while True:
-            self._execute(self._collect())
+        while (first := self._first()) is not None:
+            self._execute(self._collect(first))
 
-    def _collect(self) -> list[_Job]:
-        first = self._held or self._queue.get()
-        self._held = None
+    def _first(self) -> _Job | None:
+        """The next request, waiting for one; None once idle for IDLE_EXIT_S. The thread then
+        exits: a model replaced by a hot reload is not kept alive by its batcher thread."""
+        if self._held is not None:
+            first, self._held = self._held, None
+            return first
+        try:
+            return self._queue.get(timeout=IDLE_EXIT_S)
+        except queue.Empty:
+            with self._start_lock:
+                if self._queue.empty():  # run() queues before it checks for a thread
+                    self._thread = None
+                    return None
+            return self._queue.get()
+
+    def _collect(self, first: _Job) -> list[_Job]:
         batch, rows = [first], first.rows
         deadline = time.monotonic() + self._max_delay
         while rows < self._target:

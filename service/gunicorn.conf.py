@@ -42,8 +42,10 @@ def post_worker_init(worker):
     import torch
 
     torch.set_num_threads(_settings["TORCH_THREADS"])
+    # first the hot reloads published before this worker started (a replacement for one that
+    # died), from disk and warmed up; then the warm-up of the models loaded by the master
+    worker.wsgi.extensions["layerserve.sync"].start(watch=True)
     worker.wsgi.extensions["layerserve"].warm_up()
-    worker.wsgi.extensions["layerserve.sync"].start(watch=True)  # catches up on hot reloads, then follows
     worker.log.info("worker %s warmed up its models", worker.pid)
 
 
@@ -53,7 +55,7 @@ def child_exit(server, worker):
     in the totals)."""
     from prometheus_client import multiprocess
 
-    server.app.wsgi().extensions["layerserve.sync"].stop(worker.pid)
+    server.app.wsgi().extensions["layerserve.sync"].shared.release(worker.pid)
     multiprocess.mark_process_dead(worker.pid)
 
 

@@ -117,16 +117,13 @@ class WorkerSync:
         self._pid = 0
 
     def start(self, watch: bool) -> None:
-        """In a worker, after the fork and the warm-up: catch up, then follow (with a watcher thread)."""
+        """In a worker, after the fork: catch up, then follow (with a watcher thread) from the
+        generation caught up with, so a change published meanwhile is not missed."""
         self._pid = os.getpid()
         self._slot = self.shared.register(self._pid)
-        self.apply_published()
+        seen = self.apply_published()
         if watch:
-            threading.Thread(target=self._watch, name="layerserve-reload", daemon=True).start()
-
-    def stop(self, pid: int | None = None) -> None:
-        """Free the slot of this worker, or of the worker `pid` (the master calls it when one exits)."""
-        self.shared.release(pid or self._pid)
+            threading.Thread(target=self._watch, args=(seen,), name="layerserve-reload", daemon=True).start()
 
     def load(self, name: str) -> None:
         self._change(name, "load")
@@ -170,8 +167,7 @@ class WorkerSync:
                 self.shared.acknowledge(self._slot, self._pid, generation)
         return generation
 
-    def _watch(self) -> None:
-        seen = self.shared.generation
+    def _watch(self, seen: int) -> None:
         while True:
             time.sleep(POLL_S)
             if self.shared.generation != seen:

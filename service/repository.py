@@ -124,9 +124,10 @@ class ModelRepository:
 
     def warm_up(self) -> None:
         """Runs in each worker. A model whose warm-up fails is served by none: it is reported
-        as not ready, and the others warm up and serve."""
-        for entry in self._entries.values():
-            if entry.model is None:
+        as not ready, and the others warm up and serve. Models a hot reload already warmed up
+        are left as they are."""
+        for entry in self.entries():
+            if entry.model is None or entry.model.warmed_up:
                 continue
             try:
                 entry.model.warm_up()
@@ -136,7 +137,7 @@ class ModelRepository:
 
     @property
     def ready(self) -> bool:
-        return all(entry.ready for entry in self._entries.values() if entry.model is not None)
+        return all(entry.ready for entry in self.entries() if entry.model is not None)
 
     def entries(self) -> list[ModelEntry]:
         return list(self._entries.values())

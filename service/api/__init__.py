@@ -1,5 +1,6 @@
 """The HTTP API: one blueprint per protocol, errors in one place, the OpenAPI document."""
 
+import functools
 import time
 
 from flask import Flask, current_app, g, request
@@ -33,9 +34,16 @@ def repository(app: Flask | None = None) -> ModelRepository:
 INFERENCE_ENDPOINTS = {"v1.model_predict": "v1"}
 
 
-def authorize_inference() -> None:
-    """Inference endpoints served by Flask (trace, :predict) ask for the token the infer route does."""
-    current_app.extensions["layerserve.inference_token"].check(request.headers.get("Authorization"))
+def inference_token_required(view):
+    """For inference served by Flask (trace, :predict): the token the infer route asks for,
+    checked before the body is read (place it above @blp.arguments)."""
+
+    @functools.wraps(view)
+    def checked(*args, **kwargs):
+        current_app.extensions["layerserve.inference_token"].check(request.headers.get("Authorization"))
+        return view(*args, **kwargs)
+
+    return checked
 
 
 def init_api(app: Flask) -> None:

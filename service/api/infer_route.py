@@ -65,8 +65,7 @@ class InferRoute:
         try:
             if environ["REQUEST_METHOD"] != "POST":
                 raise MethodNotAllowed(environ["REQUEST_METHOD"], environ["PATH_INFO"], ["POST"])
-            if self.token.enabled:
-                self.token.check(environ.get("HTTP_AUTHORIZATION"))
+            self.token.check(environ.get("HTTP_AUTHORIZATION"))
             status, body, headers = self._infer(environ, match["name"], match["version"], details, deadline)
         except ServiceError as error:
             status, body, headers = error.status, _error_body(error.message, request_id), list(error.headers)

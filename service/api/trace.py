@@ -4,7 +4,7 @@ from flask import current_app
 
 from ..deadline import Deadline
 from ..trace import trace
-from . import MODEL, MODEL_VERSION, authorize_inference, repository
+from . import MODEL, MODEL_VERSION, inference_token_required, repository
 from .parsing import Blueprint
 from .schemas import HealthReportSchema, InferRequestSchema, TraceResponseSchema
 
@@ -13,12 +13,12 @@ blp = Blueprint("trace", __name__, url_prefix="/v2", description="Inside a model
 
 @blp.route(MODEL + "/trace", methods=["POST"])
 @blp.route(MODEL_VERSION + "/trace", methods=["POST"])
+@inference_token_required
 @blp.arguments(InferRequestSchema)
 @blp.response(200, TraceResponseSchema)
 @blp.alt_response(504, description="the trace ran past LAYERSERVE_INFER_TIMEOUT")
 def trace_batch(request, name, version=None):
     """Run a batch through the declared layers and return every layer's output, statistics and health."""
-    authorize_inference()
     deadline = Deadline.after(current_app.config["INFER_TIMEOUT"])
     return trace(repository().get(name, version), request, current_app.config["TRACE_MAX_VALUES"], deadline)
 

@@ -4,7 +4,7 @@ from flask import current_app
 
 from ..deadline import Deadline
 from ..inference import predict
-from . import authorize_inference, repository
+from . import inference_token_required, repository
 from .parsing import Blueprint
 from .schemas import PredictRequestSchema, PredictResponseSchema
 
@@ -12,11 +12,11 @@ blp = Blueprint("v1", __name__, url_prefix="/v1", description="Simple prediction
 
 
 @blp.route("/models/<name>:predict", methods=["POST"])
+@inference_token_required
 @blp.arguments(PredictRequestSchema)
 @blp.response(200, PredictResponseSchema)
 @blp.alt_response(504, description="inference ran past LAYERSERVE_INFER_TIMEOUT")
 def model_predict(request, name):
     """One instance per sample; with several inputs, each instance is an object keyed by input name."""
-    authorize_inference()
     deadline = Deadline.after(current_app.config["INFER_TIMEOUT"])
     return predict(repository().get(name), request["instances"], deadline)

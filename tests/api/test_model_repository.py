@@ -161,3 +161,11 @@ def test_the_index_filter_must_be_a_boolean(client, ready, fragment):
     response = client.post("/v2/repository/index", json={"ready": ready}, headers=ADMIN)
     assert response.status_code == 400
     assert f"ready: {fragment}" in error_of(response)
+
+
+@pytest.mark.parametrize("path", ["/v2/models/fold/trace", "/v1/models/fold:predict"])
+def test_the_inference_token_is_checked_before_the_body_is_read(models, path):
+    client = app_over(models, INFER_TOKEN="infer-token").test_client()
+    response = client.post(path, data=b"{not json", content_type="application/json")
+    assert response.status_code == 401
+    assert "inference needs a bearer token" in error_of(response)

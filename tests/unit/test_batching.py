@@ -1,13 +1,16 @@
 """Dynamic batching: concurrent requests merge into fewer forward passes, answers unchanged to the bit."""
 
+import gc
 import threading
 import time
+import weakref
 
 import numpy as np
 import pytest
 import torch
 import yaml
 
+from service import batching
 from service.deadline import Deadline, latest
 from service.errors import InferenceTimeout
 from service.served import ServedModel
@@ -184,3 +187,22 @@ def test_a_merged_batch_is_out_of_time_only_when_every_request_in_it_is():
     past, soon, later = Deadline(1.0, 10.0), Deadline(1.0, 20.0), Deadline(1.0, 30.0)
     assert latest([past, later, soon]) is later
     assert latest([past, None]) is None
+
+
+def test_an_idle_batcher_thread_exits_and_lets_its_model_go(tmp_path, monkeypatch):
+    monkeypatch.setattr(batching, "IDLE_EXIT_S", 0.05)
+    model = served(tmp_path, {"max_queue_delay_microseconds": 100})
+    x = np.ones((1, WIDTH), np.float32)
+    first = model.infer({"x": x})["down"]
+    deadline = time.monotonic() + 10
+    while model.batcher._thread is not None:
+        assert time.monotonic() < deadline, "the idle batcher thread did not exit"
+        time.sleep(0.01)
+    assert np.array_equal(model.infer({"x": x})["down"], first)  # a new thread takes the next request
+    while model.batcher._thread is not None:
+        assert time.monotonic() < deadline, "the idle batcher thread did not exit"
+        time.sleep(0.01)
+    gone = weakref.ref(model)
+    del model
+    gc.collect()
+    assert gone() is None, "something still holds the model (a batcher thread?)"
