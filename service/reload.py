@@ -28,7 +28,7 @@ MAX_WORKERS = 256
 STATE_BYTES = 256 * 1024  # the desired-state document: room for thousands of model names
 POLL_S = 0.02
 _HEADER = struct.Struct("qq")  # generation, length of the state document
-_SLOT = struct.Struct("qq")  # pid (0: free), generation applied
+_SLOT = struct.Struct("qqq")  # pid (0: free), generation applied, last generation that failed there
 _SLOTS_AT = _HEADER.size + STATE_BYTES
 
 
@@ -70,9 +70,9 @@ class SharedModelState:
         """A slot for this worker: a free one, or one whose process is gone."""
         with self._lock.held():
             for slot in range(MAX_WORKERS):
-                holder, _ = self._slot(slot)
+                holder = self._slot(slot)[0]
                 if holder == 0 or not _alive(holder):
-                    _SLOT.pack_into(self._memory, _SLOTS_AT + slot * _SLOT.size, pid, 0)
+                    self._write(slot, pid, 0, 0)
                     return slot
         raise RuntimeError(f"more than {MAX_WORKERS} workers share one model state")
 
@@ -80,18 +80,27 @@ class SharedModelState:
         with self._lock.held():
             for slot in range(MAX_WORKERS):
                 if self._slot(slot)[0] == pid:
-                    _SLOT.pack_into(self._memory, _SLOTS_AT + slot * _SLOT.size, 0, 0)
+                    self._write(slot, 0, 0, 0)
 
-    def acknowledge(self, slot: int, pid: int, generation: int) -> None:
-        _SLOT.pack_into(self._memory, _SLOTS_AT + slot * _SLOT.size, pid, generation)
+    def acknowledge(self, slot: int, pid: int, generation: int, failed: int = 0) -> None:
+        """This worker has applied every change up to `generation`; `failed`: the last one it could not."""
+        self._write(slot, pid, generation, failed)
 
     def lagging(self, generation: int) -> list[int]:
         """Pids of live workers that have not applied `generation` yet."""
         slots = (self._slot(slot) for slot in range(MAX_WORKERS))
-        return [pid for pid, applied in slots if pid and applied < generation and _alive(pid)]
+        return [pid for pid, applied, _ in slots if pid and applied < generation and _alive(pid)]
 
-    def _slot(self, slot: int) -> tuple[int, int]:
+    def failed(self, generation: int) -> list[int]:
+        """Pids of live workers where applying `generation` failed (they keep what they served)."""
+        slots = (self._slot(slot) for slot in range(MAX_WORKERS))
+        return [pid for pid, _, failed in slots if pid and failed == generation and _alive(pid)]
+
+    def _slot(self, slot: int) -> tuple[int, int, int]:
         return _SLOT.unpack_from(self._memory, _SLOTS_AT + slot * _SLOT.size)
+
+    def _write(self, slot: int, pid: int, applied: int, failed: int) -> None:
+        _SLOT.pack_into(self._memory, _SLOTS_AT + slot * _SLOT.size, pid, applied, failed)
 
 
 def _alive(pid: int) -> bool:
@@ -145,6 +154,11 @@ class WorkerSync:
                     f"within {self.confirm_timeout_s:g} s; they apply it when they can"
                 )
             time.sleep(POLL_S)
+        if failed := self.shared.failed(generation):
+            raise ReloadNotConfirmed(
+                f"model {name!r}: {action} done in this worker, but it failed in workers {failed}, which keep "
+                "serving what they had; see the server log"
+            )
 
     def _apply(self, name: str, action: str) -> None:
         if action == "load":
@@ -156,15 +170,17 @@ class WorkerSync:
         """Apply what others published since this worker last looked; returns the generation applied."""
         generation, desired = self.shared.desired()
         with self._lock:
+            failed = 0
             for name, wanted in sorted(desired.items(), key=lambda item: item[1]["generation"]):
                 if wanted["generation"] > self._applied.get(name, 0):
                     try:
                         self._apply(name, wanted["action"])
                     except (DefinitionError, ServiceError) as error:  # keeps what it served; the log says why
                         log.warning("model %s: %s failed in worker %s: %s", name, wanted["action"], self._pid, error)
+                        failed = wanted["generation"]
                     self._applied[name] = wanted["generation"]
             if self._slot is not None:
-                self.shared.acknowledge(self._slot, self._pid, generation)
+                self.shared.acknowledge(self._slot, self._pid, generation, failed)
         return generation
 
     def _watch(self, seen: int) -> None:

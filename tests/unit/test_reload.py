@@ -4,7 +4,11 @@ import os
 import subprocess
 import sys
 
-from service.reload import SharedModelState
+import pytest
+
+from service.errors import DefinitionError
+from service.reload import ReloadNotConfirmed, SharedModelState, WorkerSync
+from service.repository import ModelRepository
 
 
 def dead_pid() -> int:
@@ -54,3 +58,28 @@ def test_the_state_is_shared_with_forked_workers():
         os._exit(0)
     assert os.waitstatus_to_exitcode(os.waitpid(child, 0)[1]) == 0
     assert shared.desired() == (1, {"recipe": {"action": "load", "generation": 1}})
+
+
+def test_a_load_that_fails_in_another_worker_is_reported_not_confirmed(tmp_path):
+    good = "inputs: [{name: x, shape: [2]}]\nlayers: [{name: act, type: ReLU}]\n"
+    # Two workers of one server, each with its own view of the folder: the second reads a broken one.
+    here, there = tmp_path / "here", tmp_path / "there"
+    for root, text in ((here, good), (there, good)):
+        (root / "m").mkdir(parents=True)
+        (root / "m" / "model.yaml").write_text(text)
+    shared = SharedModelState()
+    workers = []
+    for root in (here, there):
+        repository = ModelRepository(root, max_batch_size=4)
+        repository.load_all()
+        repository.warm_up()
+        workers.append(WorkerSync(repository, shared, confirm_timeout_s=10))
+    receiving, other = workers
+    receiving.start(watch=False)
+    other.start(watch=True)
+    (there / "m" / "model.yaml").write_text(good.replace("ReLU", "Nope"))
+    with pytest.raises(ReloadNotConfirmed, match=rf"failed in workers \[{os.getpid()}\]"):
+        receiving.load("m")
+    assert other.repository.get("m").warmed_up  # the other worker keeps serving what it had
+    with pytest.raises(DefinitionError, match=r"layers\[0\].type: Must be one of"):
+        other.repository.load("m")  # because its folder is broken
