@@ -73,16 +73,11 @@ class ModelRepository:
     def folder_names(self) -> list[str]:
         return sorted(p.name for p in self.root.iterdir() if p.is_dir() and not p.name.startswith((".", "_")))
 
-    def load(self, name: str, warm_up: bool = True) -> ServedModel:
-        """(Re)load one model from its folder and swap it in at once: requests already running
-        finish on the model they started with. A load that fails leaves the served model as it was."""
+    def load(self, name: str) -> ServedModel:
+        """(Re)load one model from its folder, warm it up and swap it in at once: requests already
+        running finish on the model they started with. A load that fails leaves the served model as it was."""
         model = self._build(self._folder_name(name))
-        if warm_up:
-            try:
-                model.warm_up()
-            except Exception:
-                log.exception("model %s failed its warm-up forward pass", name)
-                raise DefinitionError(f"model {name!r}: the warm-up forward pass failed; see the server log") from None
+        _warm(name, model)
         self._entries[name] = ModelEntry(name, model)
         return model
 
@@ -130,10 +125,9 @@ class ModelRepository:
             if entry.model is None or entry.model.warmed_up:
                 continue
             try:
-                entry.model.warm_up()
-            except Exception:
-                log.exception("model %s failed its warm-up forward pass", entry.name)
-                entry.model, entry.error = None, "the warm-up forward pass failed; see the server log"
+                _warm(entry.name, entry.model)
+            except DefinitionError as error:
+                entry.model, entry.error = None, error.message
 
     @property
     def ready(self) -> bool:
@@ -157,3 +151,11 @@ class ModelRepository:
         if not entry.ready:
             raise ModelNotReady(name, "warming up")
         return entry.model
+
+
+def _warm(name: str, model: ServedModel) -> None:
+    try:
+        model.warm_up()
+    except Exception:
+        log.exception("model %s failed its warm-up forward pass", name)
+        raise DefinitionError("the warm-up forward pass failed; see the server log") from None

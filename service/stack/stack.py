@@ -1,5 +1,6 @@
 """LayerStack: the built model, a torch module that runs declared layers in order."""
 
+import functools
 from dataclasses import dataclass
 
 import torch
@@ -24,7 +25,7 @@ class BuiltLayer:
     def name(self) -> str:
         return self.definition.name
 
-    @property
+    @functools.cached_property
     def health(self) -> HealthRule | None:
         """What makes one of its neurons dead or saturated, for its hyper-parameters."""
         rule = self.definition.type.health
