@@ -12,6 +12,7 @@ import tempfile
 import time
 from pathlib import Path
 
+import psutil
 import pytest
 import requests
 
@@ -38,6 +39,7 @@ class ServerProcess:
 
     def __init__(self, models: Path, workers: int = 2, env: dict | None = None):
         self.port = free_port()
+        self.workers = workers
         self.url = f"http://127.0.0.1:{self.port}"
         self.env = {
             **os.environ,
@@ -69,10 +71,12 @@ class ServerProcess:
             if self.process.poll() is not None:
                 raise RuntimeError(f"server exited with {self.process.returncode}:\n{self.log()}")
             try:
-                if requests.get(f"{self.url}/v2/health/ready", timeout=1).status_code == 200:
-                    return
+                ready = requests.get(f"{self.url}/v2/health/ready", timeout=1).status_code == 200
             except requests.ConnectionError:
-                pass
+                ready = False
+            # ready answers from the first worker up; tests that count workers need all of them
+            if ready and len(psutil.Process(self.process.pid).children()) == self.workers:
+                return
             time.sleep(0.1)
         log = self.stop()
         raise RuntimeError(f"server not ready within {STARTUP_DEADLINE}s:\n{log}")
