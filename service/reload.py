@@ -49,14 +49,11 @@ class SharedModelState:
 
     def desired(self) -> tuple[int, dict]:
         with self._lock.held():
-            generation, length = _HEADER.unpack_from(self._memory, 0)
-            document = bytes(self._memory[_HEADER.size : _HEADER.size + length])
-        return generation, orjson.loads(document) if length else {}
+            return self._read()
 
     def publish(self, name: str, action: str) -> int:
         with self._lock.held():
-            generation, length = _HEADER.unpack_from(self._memory, 0)
-            state = orjson.loads(bytes(self._memory[_HEADER.size : _HEADER.size + length])) if length else {}
+            generation, state = self._read()
             generation += 1
             state[name] = {"action": action, "generation": generation}
             document = orjson.dumps(state)
@@ -65,6 +62,12 @@ class SharedModelState:
             self._memory[_HEADER.size : _HEADER.size + len(document)] = document
             _HEADER.pack_into(self._memory, 0, generation, len(document))
         return generation
+
+    def _read(self) -> tuple[int, dict]:
+        """The generation and the desired state; the caller holds the lock."""
+        generation, length = _HEADER.unpack_from(self._memory, 0)
+        document = bytes(self._memory[_HEADER.size : _HEADER.size + length])
+        return generation, orjson.loads(document) if length else {}
 
     def register(self, pid: int) -> int:
         """A slot for this worker: a free one, or one whose process is gone."""

@@ -51,6 +51,13 @@ class TensorSpec:
                 f"which has {limit} embeddings (indices 0..{limit - 1})"
             )
 
+    def probe(self, rows: int, rng: np.random.Generator) -> np.ndarray:
+        """Random values this input may hold: normal floats, or indices within its limit."""
+        shape = (rows, *self.shape)
+        if self.index_limit is not None:
+            return rng.integers(self.index_limit[0], size=shape).astype(self.dtype.numpy)
+        return rng.standard_normal(shape).astype(self.dtype.numpy)
+
     def metadata(self) -> dict:
         return {"name": self.name, "datatype": self.dtype.datatype, "shape": self.batched_shape}
 
@@ -74,14 +81,6 @@ def use_torch_threads_here() -> None:
     if not getattr(_thread, "torch_threads_set", False):
         torch.set_num_threads(torch.get_num_threads())
         _thread.torch_threads_set = True
-
-
-def _probe(spec: TensorSpec, rows: int, generator: torch.Generator) -> torch.Tensor:
-    """Random values the input may hold: normal floats, or indices within its limit."""
-    shape = (rows, *spec.shape)
-    if spec.index_limit is not None:
-        return torch.randint(spec.index_limit[0], shape, generator=generator, dtype=spec.dtype.torch)
-    return torch.randn(shape, generator=generator, dtype=spec.dtype.torch)
 
 
 def _pad(array: np.ndarray, rows: int) -> np.ndarray:
@@ -186,8 +185,8 @@ class ServedModel:
         self.warmed_up = True
 
     def _serving_path_agrees(self) -> bool:
-        generator = torch.Generator().manual_seed(0)
-        probe = [_probe(spec, 8, generator) for spec in self.inputs]
+        rng = np.random.default_rng(0)
+        probe = [torch.from_numpy(spec.probe(8, rng)) for spec in self.inputs]
         for declared, served in zip(self.stack.forward(*probe), self.serving.forward(*probe)):
             scale = max(1.0, declared.abs().max().item())
             if not torch.allclose(declared, served, rtol=1e-4, atol=1e-5 * scale):

@@ -26,14 +26,7 @@ def load_served(folder: Path, max_batch_size: int = PROBE_ROWS) -> ServedModel:
 def probe_inputs(served: ServedModel, seed: int = 0) -> dict[str, np.ndarray]:
     """Values each input may hold: normal floats, or indices below the limit of the layer reading them."""
     rng = np.random.default_rng(seed)
-    probe = {}
-    for spec in served.inputs:
-        shape = (PROBE_ROWS, *spec.shape)
-        if spec.index_limit is not None:
-            probe[spec.name] = rng.integers(spec.index_limit[0], size=shape).astype(spec.dtype.numpy)
-        else:
-            probe[spec.name] = rng.standard_normal(shape).astype(spec.dtype.numpy)
-    return probe
+    return {spec.name: spec.probe(PROBE_ROWS, rng) for spec in served.inputs}
 
 
 def check_outputs(what: str, expected: dict[str, np.ndarray], got: dict[str, np.ndarray]) -> float:
