@@ -10,6 +10,7 @@ import shutil
 import tempfile
 
 from service.config import settings as read_settings
+from service.worker import ConnectionTable
 
 _settings = read_settings()
 
@@ -25,7 +26,7 @@ if _made_metrics_dir:
 wsgi_app = "service.wsgi:app"
 bind = f"{_settings['HOST']}:{_settings['PORT']}"
 workers = _settings["WORKERS"]
-worker_class = "gthread"
+worker_class = "service.worker.ServingThreadWorker"  # gthread, tuned for keep-alive clients
 threads = _settings["THREADS"]
 timeout = _settings["TIMEOUT"]
 graceful_timeout = _settings["TIMEOUT"]
@@ -36,6 +37,15 @@ accesslog = None  # the app writes one JSON line per request (LAYERSERVE_REQUEST
 errorlog = "-"
 proc_name = "layerserve"
 control_socket_disable = True  # several instances may share a host
+
+
+_connections = ConnectionTable()
+
+
+def pre_fork(server, worker):
+    """Before each fork: the worker's place in the table where workers count their connections."""
+    worker.connection_table = _connections
+    worker.connection_slot = _connections.claim()
 
 
 def post_worker_init(worker):
@@ -56,6 +66,7 @@ def child_exit(server, worker):
     from prometheus_client import multiprocess
 
     server.app.wsgi().extensions["layerserve.sync"].shared.release(worker.pid)
+    worker.connection_table.release(worker.connection_slot)  # the table it was given (SIGHUP makes a new one)
     multiprocess.mark_process_dead(worker.pid)
 
 

@@ -12,9 +12,11 @@ than the observation itself.
 from collections.abc import Iterable
 
 from prometheus_client import CONTENT_TYPE_PLAIN_0_0_4 as CONTENT_TYPE  # what every Prometheus version reads
-from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
+from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest, values
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.multiprocess import MultiProcessCollector
+
+from .pid import current_pid
 
 __all__ = ["CONTENT_TYPE", "NO_METRICS", "NO_MODEL_METRICS", "Metrics", "ModelMetrics"]
 
@@ -26,6 +28,11 @@ MODEL_STATES = ("READY", "LOADING", "UNAVAILABLE")
 LATENCY_BUCKETS = (0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30)
 # Rows per forward pass: powers of two up to the default LAYERSERVE_MAX_BATCH_SIZE.
 BATCH_SIZE_BUCKETS = tuple(2**i for i in range(11))
+
+# In multiprocess mode every observation asks for the process id to notice a fork: a system
+# call each time, 8 per inference request. The id kept by service.pid answers the same.
+if getattr(values.ValueClass, "_multiprocess", False):
+    values.ValueClass = values.MultiProcessValue(process_identifier=current_pid)
 
 
 class ModelMetrics:

@@ -10,6 +10,8 @@ import time
 
 import orjson
 
+from ..pid import current_pid
+
 
 class RequestLog:
     def __init__(self, enabled: bool, fd: int = 1):
@@ -22,7 +24,7 @@ class RequestLog:
         record = {
             "ts": round(time.time(), 6),
             "event": "request",
-            "pid": os.getpid(),
+            "pid": current_pid(),
             "request_id": request_id,
             "method": method,
             "path": path,

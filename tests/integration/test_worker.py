@@ -1,0 +1,103 @@
+"""The serving worker under real keep-alive clients: connections spread over the workers, a
+busy connection never starves another, pipelined requests are all answered."""
+
+import http.client
+import json
+import socket
+import threading
+import time
+
+import psutil
+import pytest
+
+pytestmark = pytest.mark.integration
+
+FOLD_REQUEST = json.dumps({"inputs": [{"name": "x", "shape": [1, 2], "datatype": "FP32", "data": [1, 1]}]})
+HEADERS = {"Content-Type": "application/json"}
+
+
+def connections_per_worker(server) -> dict[int, int]:
+    counts = {}
+    for worker in psutil.Process(server.process.pid).children():
+        counts[worker.pid] = sum(
+            1
+            for c in worker.net_connections(kind="tcp")
+            if c.status == psutil.CONN_ESTABLISHED and c.laddr.port == server.port
+        )
+    return counts
+
+
+def read_response(reader) -> tuple[int, bytes]:
+    status = int(reader.readline().split()[1])
+    length = 0
+    while (line := reader.readline()) not in (b"\r\n", b""):
+        name, _, value = line.decode("latin-1").partition(":")
+        if name.strip().lower() == "content-length":
+            length = int(value)
+    return status, reader.read(length)
+
+
+def test_keep_alive_connections_are_spread_evenly_over_the_workers(start_server, models_copy):
+    server = start_server(models_copy, workers=2)
+    clients = []
+    for _ in range(16):  # one after another: each worker is idle when the next one connects
+        client = http.client.HTTPConnection("127.0.0.1", server.port, timeout=10)
+        client.request("GET", "/v2/health/live")
+        assert client.getresponse().read() is not None
+        clients.append(client)
+    counts = connections_per_worker(server)
+    for client in clients:
+        client.close()
+    assert sum(counts.values()) == 16
+    assert max(counts.values()) - min(counts.values()) <= 2, counts
+
+
+def test_a_busy_connection_does_not_keep_the_only_thread_from_another(start_server, models_copy):
+    server = start_server(models_copy, workers=1, env={"LAYERSERVE_THREADS": "1"})
+    stop, answered = threading.Event(), []
+
+    def busy():  # a client that sends its next request as soon as the answer is in
+        client = http.client.HTTPConnection("127.0.0.1", server.port, timeout=10)
+        while not stop.is_set():
+            client.request("POST", "/v2/models/fold/infer", FOLD_REQUEST, HEADERS)
+            response = client.getresponse()
+            response.read()
+            answered.append(response.status)
+        client.close()
+
+    thread = threading.Thread(target=busy)
+    thread.start()
+    try:
+        deadline = time.monotonic() + 10
+        while len(answered) < 50 and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert len(answered) >= 50, "the busy client was not served"
+        other = http.client.HTTPConnection("127.0.0.1", server.port, timeout=5)
+        other.request("POST", "/v2/models/fold/infer", FOLD_REQUEST, HEADERS)
+        status = other.getresponse().status  # within the client's 5 s timeout
+        busy_count_at_answer = len(answered)
+        other.close()
+        time.sleep(0.1)
+        assert status == 200
+        assert len(answered) > busy_count_at_answer, "the busy client stopped being served"
+    finally:
+        stop.set()
+        thread.join()
+    assert set(answered) == {200}
+
+
+def test_pipelined_requests_are_all_answered_in_order(start_server, models_copy):
+    server = start_server(models_copy, workers=1)
+    body = FOLD_REQUEST.encode()
+    infer = (
+        f"POST /v2/models/fold/infer HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+        f"Content-Length: {len(body)}\r\n\r\n"
+    ).encode() + body
+    health = b"GET /v2/health/live HTTP/1.1\r\nHost: x\r\n\r\n"
+    with socket.create_connection(("127.0.0.1", server.port), timeout=10) as sock:
+        sock.sendall(infer + health + infer)
+        with sock.makefile("rb") as reader:
+            answers = [read_response(reader) for _ in range(3)]
+    assert [status for status, _ in answers] == [200, 200, 200]
+    assert json.loads(answers[0][1])["outputs"] == json.loads(answers[2][1])["outputs"]
+    assert "outputs" not in json.loads(answers[1][1])
