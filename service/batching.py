@@ -20,8 +20,9 @@ from .deadline import Deadline, latest
 # A batcher thread with no request for this long exits; the next request starts another.
 IDLE_EXIT_S = 10.0
 
-# How often a batcher waiting for more requests re-checks whether any are still on the way.
-_RECHECK_S = 0.0002
+# Queued by a request that leaves without a job (it failed to decode, say): a batcher waiting
+# for it re-checks who is still on the way instead of waiting out the queue delay.
+_WAKE = object()
 
 Forward = Callable[[list[np.ndarray], Deadline | None], list[np.ndarray]]
 WaitObserver = Callable[[float], None]
@@ -62,6 +63,7 @@ class DynamicBatcher:
         self._start_lock = threading.Lock()
         self._in_flight = 0  # requests to this model inside this worker, from arrival to answer
         self._count_lock = threading.Lock()
+        self._request = threading.local()  # whether the current thread's request queued a job
 
     @contextlib.contextmanager
     def expecting(self):
@@ -69,15 +71,19 @@ class DynamicBatcher:
         batcher knows whether anyone else is on the way or waiting would only add latency."""
         with self._count_lock:
             self._in_flight += 1
+        self._request.queued = False
         try:
             yield
         finally:
             with self._count_lock:
                 self._in_flight -= 1
+            if not self._request.queued and self._thread is not None:  # no thread: no batch waits
+                self._queue.put(_WAKE)
 
     def run(self, inputs: list[np.ndarray], deadline: Deadline | None = None) -> list[np.ndarray]:
         """Called from request threads: blocks until this request's rows come back."""
         job = _Job(inputs, inputs[0].shape[0], deadline)
+        self._request.queued = True
         self._queue.put(job)  # before the thread check: an idle thread about to exit sees it
         self._ensure_thread()
         job.done.wait()
@@ -101,14 +107,17 @@ class DynamicBatcher:
         if self._held is not None:
             first, self._held = self._held, None
             return first
-        try:
-            return self._queue.get(timeout=IDLE_EXIT_S)
-        except queue.Empty:
-            with self._start_lock:
-                if self._queue.empty():  # run() queues before it checks for a thread
-                    self._thread = None
-                    return None
-            return self._queue.get()
+        while True:
+            try:
+                item = self._queue.get(timeout=IDLE_EXIT_S)
+            except queue.Empty:
+                with self._start_lock:
+                    if self._queue.empty():  # run() queues before it checks for a thread
+                        self._thread = None
+                        return None
+                item = self._queue.get()
+            if item is not _WAKE:
+                return item
 
     def _collect(self, first: _Job) -> list[_Job]:
         batch, rows = [first], first.rows
@@ -125,20 +134,21 @@ class DynamicBatcher:
         return batch
 
     def _next_job(self, batched: int, deadline: float) -> _Job | None:
-        """The next queued request, or None once the deadline passes or no one else is on the way.
-        Waits in short slices: a request counted in flight may fail before it reaches the queue."""
+        """The next queued request, or None once the deadline passes or no one else is on the way
+        (a request counted in flight that leaves without a job queues _WAKE to say so)."""
         while True:
             try:
-                return self._queue.get_nowait()
+                item = self._queue.get_nowait()
             except queue.Empty:
-                pass
-            remaining = deadline - time.monotonic()
-            if self._in_flight <= batched or remaining <= 0:  # everyone in this worker is in the batch
-                return None
-            try:
-                return self._queue.get(timeout=min(remaining, _RECHECK_S))
-            except queue.Empty:
-                continue
+                remaining = deadline - time.monotonic()
+                if self._in_flight <= batched or remaining <= 0:  # everyone in this worker is in the batch
+                    return None
+                try:
+                    item = self._queue.get(timeout=remaining)
+                except queue.Empty:
+                    return None
+            if item is not _WAKE:
+                return item
 
     def _execute(self, batch: list[_Job]) -> None:
         started = time.perf_counter()
