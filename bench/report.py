@@ -67,8 +67,11 @@ def header(results: dict) -> str:
         f"{machine['memory_gib']} GiB, Linux {machine['kernel']}",
         f"- software: Python {machine['python']}, torch {machine['torch']}, {machine['wrk']}",
         f"- code: {machine['commit']}",
-        f"- runs: {options['duration']} s each after a 1 s warm-up; wrk -t min(c, 4) -c c; "
-        f"layerserve with 2 gthread workers, naive with 2 sync workers, 1 torch thread per worker",
+        f"- runs: {options.get('rounds', 1)} rounds of {options['duration']} s per measurement, the servers "
+        "compared taking turns (a 1 s warm-up before the first); req/s, p50 and p99 are medians of the rounds, "
+        "a ratio's range in brackets is its lowest and highest round; wrk -t min(c, 4) -c c",
+        "- servers: layerserve with 2 workers (gthread-based, service/worker.py), naive with 2 sync workers, "
+        "1 torch thread per worker",
     ]
     return "\n".join(lines)
 
@@ -104,7 +107,7 @@ def throughput_table(rows: list[dict]) -> str:
                 *_outcome_cells(served),
                 *_outcome_cells(naive),
                 _number(row["forward_per_s"]),
-                _ratio(row["ratios"]["layerserve/naive"]),
+                _ratio(row["ratios"]["layerserve/naive"], row["ratios"].get("layerserve/naive per round")),
                 _ratio(row["ratios"]["layerserve/forward"]),
                 _notes(layerserve=served, naive=naive),
             )
@@ -127,7 +130,7 @@ def binary_table(rows: list[dict]) -> str:
                 row["concurrency"],
                 _outcome_cells(row["json"])[0],
                 *_outcome_cells(binary),
-                _ratio(row["ratio"]),
+                _ratio(row["ratio"], row.get("ratio per round")),
                 _notes(binary=binary),
             )
         )
@@ -146,7 +149,7 @@ def batching_table(batching: dict) -> str:
             batching["concurrency"],
             *_outcome_cells(off),
             *_outcome_cells(on),
-            _ratio(batching["ratio"]),
+            _ratio(batching["ratio"], batching.get("ratio per round")),
             _notes(off=off, on=on),
         ),
     ]
@@ -215,8 +218,11 @@ def _ms(value: float) -> str:
     return f"{value:.2f}" if value < 10 else f"{value:.1f}"
 
 
-def _ratio(value: float | None) -> str:
-    return "—" if value is None else f"{value:.2f}×"
+def _ratio(value: float | None, per_round: list[float] | None = None) -> str:
+    if value is None:
+        return "—"
+    spread = f" ({min(per_round):.2f}–{max(per_round):.2f})" if per_round and len(per_round) > 1 else ""
+    return f"{value:.2f}×{spread}"
 
 
 def _mib(value: int) -> str:

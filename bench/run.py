@@ -2,6 +2,7 @@
 
 import argparse
 import json
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -38,7 +39,13 @@ STARTED = time.monotonic()
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m bench.run", description=__doc__)
-    parser.add_argument("--duration", type=_positive_int, default=5, help="seconds per measured wrk run (default 5)")
+    parser.add_argument("--duration", type=_positive_int, default=3, help="seconds per measured wrk run (default 3)")
+    parser.add_argument(
+        "--rounds",
+        type=_positive_int,
+        default=3,
+        help="wrk runs per measurement, the servers compared taking turns; medians are reported (default 3)",
+    )
     parser.add_argument(
         "--cases", type=_names, help=f"comma-separated case ids or model names (default all: {_case_ids()})"
     )
@@ -76,11 +83,18 @@ def progress(message: str) -> None:
 # Outcomes: what one server did with one kind of request, as JSON-ready dicts.
 
 
-def measured(result: WrkResult) -> dict:
+def measured(results: list[WrkResult]) -> dict:
+    """The rounds of one measurement: medians of req/s, p50 and p99; every round's numbers kept."""
+    problems = [problem for result in results for problem in result.problems]
     return {
-        "status": "flagged" if result.problems else "ok",
-        "detail": ", ".join(result.problems),
-        "wrk": result.to_json(),
+        "status": "flagged" if problems else "ok",
+        "detail": ", ".join(dict.fromkeys(problems)),
+        "wrk": {
+            "requests_per_second": statistics.median(r.requests_per_second for r in results),
+            "p50_ms": statistics.median(r.p50_ms for r in results),
+            "p99_ms": statistics.median(r.p99_ms for r in results),
+            "rounds": [r.to_json() for r in results],
+        },
     }
 
 
@@ -99,12 +113,52 @@ def ratio(numerator: float | None, denominator: float | None) -> float | None:
     return numerator / denominator if numerator is not None and denominator else None
 
 
+def round_ratios(numerator: dict | None, denominator: dict | None) -> list[float]:
+    """The ratio of each round's pair of runs, which ran back to back."""
+    if clean_rps(numerator) is None or clean_rps(denominator) is None:
+        return []
+    pairs = zip(numerator["wrk"]["rounds"], denominator["wrk"]["rounds"], strict=True)
+    return [a["requests_per_second"] / b["requests_per_second"] for a, b in pairs if b["requests_per_second"]]
+
+
 # Measuring.
 
+Contender = tuple[Server, str, Payload]  # who answers, which model, what request
 
-def measure(server: Server, model: str, payload: Payload, concurrency: int, duration: int) -> dict:
-    """Warm up, then one timed wrk run; unless the model is not ready or the request does not succeed."""
-    label = f"{server.label} {model} {payload.path.name} c{concurrency}"
+
+def measure_turns(contenders: dict[str, Contender | None], concurrency: int, args) -> dict[str, dict | None]:
+    """Each contender measured args.rounds times, taking turns, so a noisy machine's drift falls on
+    all of them alike; the first round of each starts with a warm-up run."""
+    outcomes: dict[str, dict | None] = {}
+    runs: dict[str, list[WrkResult]] = {}
+    for name, contender in contenders.items():
+        if contender is None:
+            outcomes[name] = None
+            continue
+        problem = check_ready(*contender, concurrency)
+        if problem is None:
+            runs[name] = []
+        else:
+            outcomes[name] = problem
+    for round_number in range(args.rounds):
+        for name, results in runs.items():
+            server, model, payload = contenders[name]
+            if round_number == 0:
+                run_wrk(server.infer_url(model), payload, concurrency, WARM_UP_S)
+            results.append(run_wrk(server.infer_url(model), payload, concurrency, args.duration))
+            last = results[-1]
+            problems = f" ({', '.join(last.problems)})" if last.problems else ""
+            progress(
+                f"{_label(server, model, payload, concurrency)} round {round_number + 1}/{args.rounds}: "
+                f"{last.requests_per_second:,.0f} req/s, p50 {last.p50_ms:.2f} ms, p99 {last.p99_ms:.2f} ms{problems}"
+            )
+    outcomes.update({name: measured(results) for name, results in runs.items()})
+    return {name: outcomes[name] for name in contenders}
+
+
+def check_ready(server: Server, model: str, payload: Payload, concurrency: int) -> dict | None:
+    """None when the model is ready and answers the request; otherwise the outcome saying why not."""
+    label = _label(server, model, payload, concurrency)
     reason = unavailable_reason(server, model)
     if reason:
         progress(f"{label}: unavailable ({reason[:80]})")
@@ -113,11 +167,11 @@ def measure(server: Server, model: str, payload: Payload, concurrency: int, dura
     if failure:
         progress(f"{label}: {failure[:80]}")
         return not_measured("error", failure)
-    run_wrk(server.infer_url(model), payload, concurrency, WARM_UP_S)
-    result = run_wrk(server.infer_url(model), payload, concurrency, duration)
-    problems = f" ({', '.join(result.problems)})" if result.problems else ""
-    progress(f"{label}: {result.requests_per_second:,.0f} req/s, p50 {result.p50_ms:.2f} ms{problems}")
-    return measured(result)
+    return None
+
+
+def _label(server: Server, model: str, payload: Payload, concurrency: int) -> str:
+    return f"{server.label} {model} {payload.path.name} c{concurrency}"
 
 
 def unavailable_reason(server: Server, model: str) -> str | None:
@@ -150,8 +204,10 @@ def measure_throughput(args, cases, payloads, forward, served: Server, naive: Se
     rows = []
     for case in cases:
         for concurrency in args.concurrency:
-            ours = measure(served, case.model, payloads[case.id], concurrency, args.duration)
-            theirs = naive and measure(naive, case.model, payloads[case.id], concurrency, args.duration)
+            contenders = {"layerserve": (served, case.model, payloads[case.id])}
+            contenders["naive"] = naive and (naive, case.model, payloads[case.id])
+            turns = measure_turns(contenders, concurrency, args)
+            ours, theirs = turns["layerserve"], turns["naive"]
             rows.append(
                 {
                     "case": case.id,
@@ -163,6 +219,7 @@ def measure_throughput(args, cases, payloads, forward, served: Server, naive: Se
                     "forward_per_s": forward[case.id],
                     "ratios": {
                         "layerserve/naive": ratio(clean_rps(ours), clean_rps(theirs)),
+                        "layerserve/naive per round": round_ratios(ours, theirs),
                         "layerserve/forward": ratio(clean_rps(ours), forward[case.id]),
                     },
                 }
@@ -170,25 +227,30 @@ def measure_throughput(args, cases, payloads, forward, served: Server, naive: Se
     return rows
 
 
-def measure_binary(args, cases, payloads, served: Server, throughput: list[dict], directory: Path) -> list[dict]:
+def measure_binary(args, cases, payloads, served: Server, directory: Path) -> list[dict]:
+    """JSON and binary bodies of the same batch, taking turns on the same server."""
     rows = []
     for case in (c for c in cases if c.binary):
         status, detail, binary_payload = prepare_binary(served, case, payloads[case.id], directory)
         for concurrency in args.concurrency:
+            json_contender = (served, case.model, payloads[case.id])
             if status == "ok":
-                outcome = measure(served, case.model, binary_payload, concurrency, args.duration)
+                turns = measure_turns(
+                    {"json": json_contender, "binary": (served, case.model, binary_payload)}, concurrency, args
+                )
             else:
-                outcome = not_measured(status, detail)
-            json_outcome = next(
-                r["layerserve"] for r in throughput if r["case"] == case.id and r["concurrency"] == concurrency
-            )
+                turns = {
+                    **measure_turns({"json": json_contender}, concurrency, args),
+                    "binary": not_measured(status, detail),
+                }
             rows.append(
                 {
                     "case": case.id,
                     "concurrency": concurrency,
-                    "json": json_outcome,
-                    "binary": outcome,
-                    "ratio": ratio(clean_rps(outcome), clean_rps(json_outcome)),
+                    "json": turns["json"],
+                    "binary": turns["binary"],
+                    "ratio": ratio(clean_rps(turns["binary"]), clean_rps(turns["json"])),
+                    "ratio per round": round_ratios(turns["binary"], turns["json"]),
                 }
             )
     return rows
@@ -208,14 +270,17 @@ def prepare_binary(served: Server, case: Case, json_payload: Payload, directory:
 def measure_batching(args, payloads, served: Server) -> dict:
     off_model, on_model = BATCHING_MODELS
     payload = payloads[BATCHING_CASE_ID]
-    off = measure(served, off_model, payload, BATCHING_CONCURRENCY, args.duration)
-    on = measure(served, on_model, payload, BATCHING_CONCURRENCY, args.duration)
+    turns = measure_turns(
+        {"off": (served, off_model, payload), "on": (served, on_model, payload)}, BATCHING_CONCURRENCY, args
+    )
+    off, on = turns["off"], turns["on"]
     return {
         "case": BATCHING_CASE_ID,
         "concurrency": BATCHING_CONCURRENCY,
         "off": off,
         "on": on,
         "ratio": ratio(clean_rps(on), clean_rps(off)),
+        "ratio per round": round_ratios(on, off),
     }
 
 
@@ -275,7 +340,7 @@ def run(args: argparse.Namespace, results: dict, log_dir: Path) -> None:
             served = running.enter_context(servers.layerserve(2, log_dir, "throughput"))
             naive = None if args.skip_naive else running.enter_context(servers.naive(log_dir, "throughput"))
             results["throughput"] = measure_throughput(args, cases, payloads, forward, served, naive)
-            results["binary"] = measure_binary(args, cases, payloads, served, results["throughput"], directory)
+            results["binary"] = measure_binary(args, cases, payloads, served, directory)
             if any(c.id == BATCHING_CASE_ID for c in cases):
                 results["batching"] = measure_batching(args, payloads, served)
         if not args.skip_memory:
