@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from . import request_slots
 from .deadline import Deadline, latest
 
 # A batcher thread with no request for this long exits; the next request starts another.
@@ -86,7 +87,8 @@ class DynamicBatcher:
         self._request.queued = True
         self._queue.put(job)  # before the thread check: an idle thread about to exit sees it
         self._ensure_thread()
-        job.done.wait()
+        with request_slots.slots.released():
+            job.done.wait()
         if job.error is not None:
             raise job.error
         return job.outputs

@@ -18,6 +18,7 @@ import time
 
 import orjson
 
+from . import request_slots
 from .errors import DefinitionError, ServiceError
 from .repository import ModelRepository
 from .shared_lock import ProcessSharedLock
@@ -144,6 +145,10 @@ class WorkerSync:
         self._change(name, "unload")
 
     def _change(self, name: str, action: str) -> None:
+        with request_slots.slots.released():  # mostly waiting: for the lock, then for the other workers
+            self._change_and_confirm(name, action)
+
+    def _change_and_confirm(self, name: str, action: str) -> None:
         with self._lock:
             self._apply(name, action)  # raises, publishing nothing, if the model does not load here
             generation = self.shared.publish(name, action)

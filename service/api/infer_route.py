@@ -13,6 +13,7 @@ import time
 from werkzeug.http import HTTP_STATUS_CODES
 from werkzeug.routing import Rule
 
+from .. import request_slots
 from ..codec import BINARY_CONTENT_TYPE, BINARY_HEADER, JSON_CONTENT_TYPE, binary_response, encode_json, read_body
 from ..deadline import Deadline
 from ..errors import BadRequest, BodyTooLarge, MethodNotAllowed, ServiceError
@@ -57,7 +58,9 @@ class InferRoute:
     def __call__(self, environ, start_response):
         match = INFER_PATH.match(environ.get("PATH_INFO", ""))
         if match is None:
-            return self.next_app(environ, start_response)
+            answer = self.next_app(environ, start_response)
+            request_slots.slots.release()  # the answer is made; sending it waits on the client
+            return answer
         started = time.perf_counter()
         deadline = Deadline.after(self.infer_timeout)  # from arrival: reading the body counts too
         request_id = resolve_request_id(environ.get(ENVIRON_KEY))
@@ -81,15 +84,16 @@ class InferRoute:
         start_response(_STATUS_LINES[status], headers)
         self.request_log.write(request_id, environ["REQUEST_METHOD"], environ["PATH_INFO"], status, started, **details)
         self.metrics.inference_request(match["name"], "v2", status, time.perf_counter() - started)
+        request_slots.slots.release()  # the answer is made; sending it waits on the client
         return [body]
 
     def _infer(self, environ, name: str, version: str | None, details: dict, deadline: Deadline):
         model = self.repository.get(name, version)
         details["version"] = model.version
         with model.expecting():  # from before the body is read: the batcher knows this request is coming
-            document, binary = read_body(
-                self._read(environ), environ.get("CONTENT_TYPE", ""), environ.get(_BINARY_ENVIRON_KEY)
-            )
+            with request_slots.slots.released():
+                raw = self._read(environ)
+            document, binary = read_body(raw, environ.get("CONTENT_TYPE", ""), environ.get(_BINARY_ENVIRON_KEY))
             check_infer_request(document)
             response, binary_outputs = infer(model, document, binary, deadline)
         details["batch_size"] = response["outputs"][0]["shape"][0] if response["outputs"] else None

@@ -1,14 +1,18 @@
-"""The serving worker under real keep-alive clients: connections spread over the workers, a
-busy connection never starves another, pipelined requests are all answered."""
+"""The serving worker under real clients: connections spread over the workers, a busy connection
+never starves another, pipelined requests are all answered, and only requests with work to do
+take one of the few running slots."""
 
 import http.client
 import json
 import socket
 import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 
 import psutil
 import pytest
+
+from .test_metrics import BATCHED_FOLD, scrape
 
 pytestmark = pytest.mark.integration
 
@@ -101,3 +105,49 @@ def test_pipelined_requests_are_all_answered_in_order(start_server, models_copy)
     assert [status for status, _ in answers] == [200, 200, 200]
     assert json.loads(answers[0][1])["outputs"] == json.loads(answers[2][1])["outputs"]
     assert "outputs" not in json.loads(answers[1][1])
+
+
+def test_a_client_slow_to_send_its_body_does_not_hold_the_only_running_slot(start_server, models_copy):
+    server = start_server(models_copy, workers=1, env={"LAYERSERVE_ACTIVE_REQUESTS": "1"})
+    body = FOLD_REQUEST.encode()
+    with socket.create_connection(("127.0.0.1", server.port), timeout=10) as slow:
+        slow.sendall(
+            f"POST /v2/models/fold/infer HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+            f"Content-Length: {len(body)}\r\n\r\n".encode()
+            + body[:10]
+        )
+        time.sleep(0.2)  # its thread is now waiting for the rest of the body
+        other = http.client.HTTPConnection("127.0.0.1", server.port, timeout=5)
+        other.request("POST", "/v2/models/fold/infer", FOLD_REQUEST, HEADERS)
+        answered = other.getresponse()
+        assert answered.status == 200
+        expected = json.loads(answered.read())["outputs"]
+        other.close()
+        slow.sendall(body[10:])
+        with slow.makefile("rb") as reader:
+            status, answer = read_response(reader)
+    assert status == 200
+    assert json.loads(answer)["outputs"] == expected
+
+
+def test_requests_waiting_for_a_batch_do_not_hold_running_slots(start_server, models_copy):
+    (models_copy / "batched_fold").mkdir()
+    (models_copy / "batched_fold" / "model.yaml").write_text(BATCHED_FOLD)
+    server = start_server(models_copy, workers=1, env={"LAYERSERVE_ACTIVE_REQUESTS": "1"})
+
+    def call(_):
+        client = http.client.HTTPConnection("127.0.0.1", server.port, timeout=10)
+        client.request("POST", "/v2/models/batched_fold/infer", FOLD_REQUEST, HEADERS)
+        response = client.getresponse()
+        response.read()
+        client.close()
+        return response.status
+
+    for _ in range(5):  # concurrent requests: at least one pass merges several
+        with ThreadPoolExecutor(max_workers=8) as pool:
+            assert set(pool.map(call, range(16))) == {200}
+    samples = scrape(server.url)
+    passes = samples["layerserve_batch_size_count"][(("model", "batched_fold"),)]
+    rows = samples["layerserve_batch_size_sum"][(("model", "batched_fold"),)]
+    assert rows == 80
+    assert passes < rows
