@@ -26,11 +26,12 @@ worker does not balance, and is otherwise the same.
 
 import mmap
 import select
+import socket
 import threading
 import time
 
 from gunicorn import util
-from gunicorn.workers.gthread import ThreadWorker
+from gunicorn.workers.gthread import _DEFER, DEFAULT_WORKER_DATA_TIMEOUT, ThreadWorker
 
 from . import request_slots
 
@@ -159,11 +160,37 @@ class ServingThreadWorker(ThreadWorker):
         return keep_alive
 
     def _handle_one(self, conn):
+        # A new connection gets a running slot once its request starts to arrive; until then
+        # (up to gunicorn's wait, then back to the poller) it holds none.
+        if not conn.initialized:
+            if not conn.wait_for_data(DEFAULT_WORKER_DATA_TIMEOUT):
+                return _DEFER
+            if not self.cfg.is_ssl:
+                conn.sock = _SlotLendingSocket(conn.sock)  # before init() gives it to the parser
         request_slots.slots.acquire()
         try:
             return super().handle(conn)
         finally:
             request_slots.slots.release()
+
+
+class _SlotLendingSocket:
+    """A connection's socket as gunicorn's request parser reads it: a read that would block (a
+    slow client's headers or body) lends the thread's running slot to another request until
+    the data arrives. Everything else is the socket's own."""
+
+    def __init__(self, sock: socket.socket):
+        self._sock = sock
+
+    def recv(self, size: int, flags: int = 0) -> bytes:
+        try:
+            return self._sock.recv(size, flags | socket.MSG_DONTWAIT)
+        except BlockingIOError:
+            with request_slots.slots.released():
+                return self._sock.recv(size, flags)
+
+    def __getattr__(self, name):
+        return getattr(self._sock, name)
 
 
 def _next_request_soon(conn) -> bool:

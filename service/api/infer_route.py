@@ -91,9 +91,9 @@ class InferRoute:
         model = self.repository.get(name, version)
         details["version"] = model.version
         with model.expecting():  # from before the body is read: the batcher knows this request is coming
-            with request_slots.slots.released():
-                raw = self._read(environ)
-            document, binary = read_body(raw, environ.get("CONTENT_TYPE", ""), environ.get(_BINARY_ENVIRON_KEY))
+            document, binary = read_body(
+                self._read(environ), environ.get("CONTENT_TYPE", ""), environ.get(_BINARY_ENVIRON_KEY)
+            )
             check_infer_request(document)
             response, binary_outputs = infer(model, document, binary, deadline)
         details["batch_size"] = response["outputs"][0]["shape"][0] if response["outputs"] else None

@@ -107,23 +107,26 @@ def test_pipelined_requests_are_all_answered_in_order(start_server, models_copy)
     assert "outputs" not in json.loads(answers[1][1])
 
 
-def test_a_client_slow_to_send_its_body_does_not_hold_the_only_running_slot(start_server, models_copy):
+@pytest.mark.parametrize("sent_first", [40, 120], ids=["in its headers", "in its body"])
+def test_a_client_that_stalls_does_not_hold_the_only_running_slot(start_server, models_copy, sent_first):
     server = start_server(models_copy, workers=1, env={"LAYERSERVE_ACTIVE_REQUESTS": "1"})
     body = FOLD_REQUEST.encode()
+    request = (
+        f"POST /v2/models/fold/infer HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+        f"Content-Length: {len(body)}\r\n\r\n".encode()
+        + body
+    )
+    assert (sent_first < request.index(b"\r\n\r\n")) == (sent_first == 40)
     with socket.create_connection(("127.0.0.1", server.port), timeout=10) as slow:
-        slow.sendall(
-            f"POST /v2/models/fold/infer HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
-            f"Content-Length: {len(body)}\r\n\r\n".encode()
-            + body[:10]
-        )
-        time.sleep(0.2)  # its thread is now waiting for the rest of the body
+        slow.sendall(request[:sent_first])
+        time.sleep(0.2)  # its thread is now waiting for the rest
         other = http.client.HTTPConnection("127.0.0.1", server.port, timeout=5)
         other.request("POST", "/v2/models/fold/infer", FOLD_REQUEST, HEADERS)
         answered = other.getresponse()
         assert answered.status == 200
         expected = json.loads(answered.read())["outputs"]
         other.close()
-        slow.sendall(body[10:])
+        slow.sendall(request[sent_first:])
         with slow.makefile("rb") as reader:
             status, answer = read_response(reader)
     assert status == 200
