@@ -68,8 +68,8 @@ def header(results: dict) -> str:
         f"- software: Python {machine['python']}, torch {machine['torch']}, {machine['wrk']}",
         f"- code: {machine['commit']}",
         f"- runs: {options.get('rounds', 1)} rounds of {options['duration']} s per measurement, the servers "
-        "compared taking turns (a 1 s warm-up before the first); req/s, p50 and p99 are medians of the rounds, "
-        "a ratio's range in brackets is its lowest and highest round; wrk -t min(c, 4) -c c",
+        "compared taking turns, in reverse order every other round (a 1 s warm-up before the first); req/s, p50 and p99 are medians of the rounds, "
+        "a ratio's range in parentheses is its lowest and highest round; wrk -t min(c, 4) -c c",
         "- servers: layerserve with 2 workers (gthread-based, service/worker.py), naive with 2 sync workers, "
         "1 torch thread per worker",
     ]

@@ -127,8 +127,9 @@ Contender = tuple[Server, str, Payload]  # who answers, which model, what reques
 
 
 def measure_turns(contenders: dict[str, Contender | None], concurrency: int, args) -> dict[str, dict | None]:
-    """Each contender measured args.rounds times, taking turns, so a noisy machine's drift falls on
-    all of them alike; the first round of each starts with a warm-up run."""
+    """Each contender measured args.rounds times, taking turns (in reverse order every other
+    round), so a noisy machine's drift falls on all of them alike; the first round of each
+    starts with a warm-up run."""
     outcomes: dict[str, dict | None] = {}
     runs: dict[str, list[WrkResult]] = {}
     for name, contender in contenders.items():
@@ -141,7 +142,8 @@ def measure_turns(contenders: dict[str, Contender | None], concurrency: int, arg
         else:
             outcomes[name] = problem
     for round_number in range(args.rounds):
-        for name, results in runs.items():
+        order = list(runs.items())
+        for name, results in order if round_number % 2 == 0 else reversed(order):  # A B, B A, A B, ...
             server, model, payload = contenders[name]
             if round_number == 0:
                 run_wrk(server.infer_url(model), payload, concurrency, WARM_UP_S)

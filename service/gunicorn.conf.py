@@ -47,7 +47,8 @@ def when_ready(server):
     """The app is preloaded, no worker forked yet. The garbage collector's full pass over the
     loaded app (~190,000 objects) takes ~120 ms, a stall for every request in flight; frozen
     objects are never scanned again, and their pages are not dirtied by the scan after the
-    fork, so they stay shared between the workers."""
+    fork, so they stay shared between the workers. Only here: a model a worker loads itself (a
+    hot reload) must stay collectable, or unloading it would leak it."""
     gc.freeze()
 
 
@@ -67,7 +68,6 @@ def post_worker_init(worker):
     # died), from disk and warmed up; then the warm-up of the models loaded by the master
     worker.wsgi.extensions["layerserve.sync"].start(watch=True)
     worker.wsgi.extensions["layerserve"].warm_up()
-    gc.freeze()  # what the warm-up and this worker's start added
     worker.log.info("worker %s warmed up its models", worker.pid)
 
 
@@ -77,8 +77,8 @@ def child_exit(server, worker):
     in the totals)."""
     from prometheus_client import multiprocess
 
-    server.app.wsgi().extensions["layerserve.sync"].shared.release(worker.pid)
     worker.connection_table.release(worker.connection_slot)  # the table it was given (SIGHUP makes a new one)
+    server.app.wsgi().extensions["layerserve.sync"].shared.release(worker.pid)
     multiprocess.mark_process_dead(worker.pid)
 
 

@@ -145,7 +145,9 @@ class WorkerSync:
         self._change(name, "unload")
 
     def _change(self, name: str, action: str) -> None:
-        with request_slots.slots.released():  # mostly waiting: for the lock, then for the other workers
+        # Mostly waiting, for the lock and then for the other workers; the load itself is rare
+        # administrative work, let run beside the requests.
+        with request_slots.slots.released():
             self._change_and_confirm(name, action)
 
     def _change_and_confirm(self, name: str, action: str) -> None:

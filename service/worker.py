@@ -43,11 +43,13 @@ MAX_WORKERS = 256
 class ConnectionTable:
     """Open connections per worker slot, in anonymous shared memory made by the master.
 
-    The master hands out and frees slots (before a fork, after a worker exits), so only it
-    writes the in-use flags; each worker writes only its own count.
+    The master hands out and frees slots (before a fork, after a worker exits); a worker writes
+    only its own slot: its count, and whether it is accepting connections (not while it starts
+    up or shuts down, when leaving connections to it would only delay them).
     """
 
-    _USED, _CONNECTIONS = 0, 1  # two int64 per slot
+    _STATE, _CONNECTIONS = 0, 1  # two int64 per slot
+    _FREE, _CLAIMED, _ACCEPTING = 0, 1, 2
 
     def __init__(self, slots: int = MAX_WORKERS):
         self._memory = mmap.mmap(-1, slots * 2 * 8)  # MAP_SHARED: children see each other's writes
@@ -60,14 +62,17 @@ class ConnectionTable:
             raise RuntimeError(f"more than {len(self._cells) // 2} workers")
         slot = self._free.pop()
         self._cells[2 * slot + self._CONNECTIONS] = 0
-        self._cells[2 * slot + self._USED] = 1
+        self._cells[2 * slot + self._STATE] = self._CLAIMED
         return slot
 
     def release(self, slot: int) -> None:
         """In the master, once the slot's worker has exited."""
-        self._cells[2 * slot + self._USED] = 0
+        self._cells[2 * slot + self._STATE] = self._FREE
         self._cells[2 * slot + self._CONNECTIONS] = 0
         self._free.append(slot)
+
+    def set_accepting(self, slot: int, accepting: bool) -> None:
+        self._cells[2 * slot + self._STATE] = self._ACCEPTING if accepting else self._CLAIMED
 
     def set_connections(self, slot: int, count: int) -> None:
         self._cells[2 * slot + self._CONNECTIONS] = count
@@ -76,9 +81,9 @@ class ConnectionTable:
         return self._cells[2 * slot + self._CONNECTIONS]
 
     def fewest_elsewhere(self, slot: int) -> int | None:
-        """The smallest connection count among the other live workers (None: there are none)."""
+        """The smallest connection count among the other accepting workers (None: there are none)."""
         cells = self._cells.tolist()
-        counts = [cells[i + 1] for i in range(0, len(cells), 2) if cells[i] and i != 2 * slot]
+        counts = [cells[i + 1] for i in range(0, len(cells), 2) if cells[i] == self._ACCEPTING and i != 2 * slot]
         return min(counts, default=None)
 
 
@@ -97,9 +102,15 @@ class ServingThreadWorker(ThreadWorker):
 
     def init_process(self):
         util.http_date = _http_date_once_a_second
-        if self.active_requests:
+        # Slots are taken per HTTP/1 request; TLS handshakes and HTTP/2 streams are not split
+        # into requests here, so with those every thread runs, as in gthread.
+        if self.active_requests and not self.cfg.is_ssl and "h2" not in self.cfg.http_protocols:
             request_slots.limit(self.active_requests)
         super().init_process()
+
+    def run(self):
+        self._announce(accepting=True)
+        super().run()
 
     # --- balance -----------------------------------------------------------------------------
 
@@ -126,7 +137,14 @@ class ServingThreadWorker(ThreadWorker):
         fewest = self.connection_table.fewest_elsewhere(self.connection_slot)
         return fewest is not None and fewest < self._open
 
+    def _announce(self, accepting: bool) -> None:
+        if self.connection_table is not None:
+            self.connection_table.set_accepting(self.connection_slot, accepting)
+
     def set_accept_enabled(self, enabled):
+        if not self.alive:
+            self._paused_until = 0.0
+            self._announce(accepting=False)  # stopping: siblings take the new connections
         if enabled and time.monotonic() < self._paused_until:
             return  # run() asks on every turn; the pause decides
         if enabled and not self._accepting and self._paused_until:
@@ -137,8 +155,8 @@ class ServingThreadWorker(ThreadWorker):
     def wait_for_and_dispatch_events(self, timeout):
         if self._take_next:
             timeout = 0.0  # only what waited through the pause, not the next arrival
-        elif self._paused_until:
-            timeout = max(0.0, min(timeout, self._paused_until - time.monotonic()))
+        elif self.alive and self._paused_until > time.monotonic():
+            timeout = min(timeout, self._paused_until - time.monotonic())
         super().wait_for_and_dispatch_events(timeout)
         self._take_next = False
 
@@ -155,9 +173,13 @@ class ServingThreadWorker(ThreadWorker):
         with self._queued_lock:
             self._queued -= 1
         keep_alive = self._handle_one(conn)
-        while keep_alive is True and self.alive and not self._queued and _next_request_soon(conn):
+        while keep_alive is True and self._keep_serving(conn):
             keep_alive = self._handle_one(conn)
         return keep_alive
+
+    def _keep_serving(self, conn) -> bool:
+        # _queued again after the wait: a connection that arrived meanwhile goes first
+        return self.alive and not self._queued and _next_request_soon(conn) and not self._queued
 
     def _handle_one(self, conn):
         # A new connection gets a running slot once its request starts to arrive; until then
