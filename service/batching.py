@@ -62,7 +62,11 @@ class DynamicBatcher:
         self._held: _Job | None = None  # taken from the queue, but too big for the batch being formed
         self._thread: threading.Thread | None = None
         self._start_lock = threading.Lock()
-        self._on_the_way = 0  # requests to this model in this worker that have not queued a job yet
+        # Requests to this model inside this worker, from arrival until they have left. One whose
+        # answer is being sent still counts: its client usually sends the next request right
+        # away, and waiting for it (never past the queue delay) makes bigger batches. Counting
+        # only requests not yet queued measured 861 req/s against 1,094 (wide_batched, c=16).
+        self._in_flight = 0
         self._count_lock = threading.Lock()
         self._request = threading.local()  # whether the current thread's request queued a job
 
@@ -71,23 +75,20 @@ class DynamicBatcher:
         """Wraps a request from its arrival (before its body is decoded) to its answer, so the
         batcher knows whether anyone else is on the way or waiting would only add latency."""
         with self._count_lock:
-            self._on_the_way += 1
+            self._in_flight += 1
         self._request.queued = False
         try:
             yield
         finally:
-            if not self._request.queued:  # it failed before queueing a job
-                with self._count_lock:
-                    self._on_the_way -= 1
-                if self._thread is not None:  # no thread: no batch waits for it
-                    self._queue.put(_WAKE)
+            with self._count_lock:
+                self._in_flight -= 1
+            if not self._request.queued and self._thread is not None:  # no thread: no batch waits
+                self._queue.put(_WAKE)
 
     def run(self, inputs: list[np.ndarray], deadline: Deadline | None = None) -> list[np.ndarray]:
         """Called from request threads: blocks until this request's rows come back."""
         job = _Job(inputs, inputs[0].shape[0], deadline)
         self._request.queued = True
-        with self._count_lock:  # before the put: a batcher never waits for a job already queued
-            self._on_the_way -= 1
         self._queue.put(job)  # before the thread check: an idle thread about to exit sees it
         self._ensure_thread()
         with request_slots.slots.released():
@@ -128,7 +129,7 @@ class DynamicBatcher:
         batch, rows = [first], first.rows
         deadline = time.monotonic() + self._max_delay
         while rows < self._target:
-            job = self._next_job(deadline)
+            job = self._next_job(len(batch), deadline)
             if job is None:
                 break
             if rows + job.rows > self._max_rows:
@@ -138,15 +139,15 @@ class DynamicBatcher:
             rows += job.rows
         return batch
 
-    def _next_job(self, deadline: float) -> _Job | None:
+    def _next_job(self, batched: int, deadline: float) -> _Job | None:
         """The next queued request, or None once the deadline passes or no one else is on the way
-        (a request that leaves without queueing a job queues _WAKE to say so)."""
+        (a request counted in flight that leaves without a job queues _WAKE to say so)."""
         while True:
             try:
                 item = self._queue.get_nowait()
             except queue.Empty:
                 remaining = deadline - time.monotonic()
-                if self._on_the_way <= 0 or remaining <= 0:  # everyone in this worker is in the batch
+                if self._in_flight <= batched or remaining <= 0:  # everyone in this worker is in the batch
                     return None
                 try:
                     item = self._queue.get(timeout=remaining)

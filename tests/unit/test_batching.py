@@ -206,27 +206,3 @@ def test_an_idle_batcher_thread_exits_and_lets_its_model_go(tmp_path, monkeypatc
     del model
     gc.collect()
     assert gone() is None, "something still holds the model (a batcher thread?)"
-
-
-def test_a_request_already_answered_but_not_yet_gone_does_not_hold_the_next_batch(tmp_path):
-    model = served(tmp_path, {"max_queue_delay_microseconds": 1_000_000, "preferred_batch_size": [16]})
-    model.warm_up()
-    answered, leave = threading.Event(), threading.Event()
-
-    def request_still_sending_its_answer():
-        with model.expecting():
-            model.infer({"x": np.ones((1, WIDTH), np.float32)})
-            answered.set()
-            leave.wait(5)  # e.g. waiting to get the CPU back before it writes its answer
-
-    other = threading.Thread(target=request_still_sending_its_answer)
-    other.start()
-    assert answered.wait(5)
-    started = time.monotonic()
-    with model.expecting():
-        model.infer({"x": np.ones((1, WIDTH), np.float32)})
-    waited = time.monotonic() - started
-    leave.set()
-    other.join()
-    # nobody else is on the way: the batcher does not wait out its second of queue delay
-    assert waited < 0.5
