@@ -4,9 +4,10 @@ A worker has many request threads so that slow clients and requests waiting to b
 not hold up the rest. But only one thread runs Python at a time: when eight threads all have
 work, they take turns at the interpreter lock in no particular order and an unlucky request
 waits through many turns (measured: p99 21 ms at a median of 6 ms, tiny model, 16
-connections, where a worker with 2 threads had p99 12 ms). RequestSlots lets a few threads
-run and queues the rest first come, first served. A thread gives its slot back while it waits
-for something other than the CPU: a request body still arriving, its turn in a dynamic batch.
+connections; 8 ms with one running at a time, at the same throughput). RequestSlots lets a
+few threads run (LAYERSERVE_ACTIVE_REQUESTS) and queues the rest first come, first served.
+A thread gives its slot back while it waits for something other than the CPU: more of its
+request from the client, its turn in a dynamic batch, other workers confirming a reload.
 """
 
 import contextlib
