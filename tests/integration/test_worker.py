@@ -16,7 +16,7 @@ from .test_metrics import BATCHED_FOLD, scrape
 
 pytestmark = pytest.mark.integration
 
-FOLD_REQUEST = json.dumps({"inputs": [{"name": "x", "shape": [1, 2], "datatype": "FP32", "data": [1, 1]}]})
+ONE_FOLD_SAMPLE = json.dumps({"inputs": [{"name": "x", "shape": [1, 2], "datatype": "FP32", "data": [1, 1]}]})
 HEADERS = {"Content-Type": "application/json"}
 
 
@@ -63,7 +63,7 @@ def test_a_busy_connection_does_not_keep_the_only_thread_from_another(start_serv
     def busy():  # a client that sends its next request as soon as the answer is in
         client = http.client.HTTPConnection("127.0.0.1", server.port, timeout=10)
         while not stop.is_set():
-            client.request("POST", "/v2/models/fold/infer", FOLD_REQUEST, HEADERS)
+            client.request("POST", "/v2/models/fold/infer", ONE_FOLD_SAMPLE, HEADERS)
             response = client.getresponse()
             response.read()
             answered.append(response.status)
@@ -77,7 +77,7 @@ def test_a_busy_connection_does_not_keep_the_only_thread_from_another(start_serv
             time.sleep(0.01)
         assert len(answered) >= 50, "the busy client was not served"
         other = http.client.HTTPConnection("127.0.0.1", server.port, timeout=5)
-        other.request("POST", "/v2/models/fold/infer", FOLD_REQUEST, HEADERS)
+        other.request("POST", "/v2/models/fold/infer", ONE_FOLD_SAMPLE, HEADERS)
         status = other.getresponse().status  # within the client's 5 s timeout
         busy_count_at_answer = len(answered)
         other.close()
@@ -92,7 +92,7 @@ def test_a_busy_connection_does_not_keep_the_only_thread_from_another(start_serv
 
 def test_pipelined_requests_are_all_answered_in_order(start_server, models_copy):
     server = start_server(models_copy, workers=1)
-    body = FOLD_REQUEST.encode()
+    body = ONE_FOLD_SAMPLE.encode()
     infer = (
         f"POST /v2/models/fold/infer HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
         f"Content-Length: {len(body)}\r\n\r\n"
@@ -110,7 +110,7 @@ def test_pipelined_requests_are_all_answered_in_order(start_server, models_copy)
 @pytest.mark.parametrize("sent_first", [40, 120], ids=["in its headers", "in its body"])
 def test_a_client_that_stalls_does_not_hold_the_only_running_slot(start_server, models_copy, sent_first):
     server = start_server(models_copy, workers=1, env={"LAYERSERVE_ACTIVE_REQUESTS": "1"})
-    body = FOLD_REQUEST.encode()
+    body = ONE_FOLD_SAMPLE.encode()
     request = (
         f"POST /v2/models/fold/infer HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
         f"Content-Length: {len(body)}\r\n\r\n".encode()
@@ -121,7 +121,7 @@ def test_a_client_that_stalls_does_not_hold_the_only_running_slot(start_server, 
         slow.sendall(request[:sent_first])
         time.sleep(0.2)  # its thread is now waiting for the rest
         other = http.client.HTTPConnection("127.0.0.1", server.port, timeout=5)
-        other.request("POST", "/v2/models/fold/infer", FOLD_REQUEST, HEADERS)
+        other.request("POST", "/v2/models/fold/infer", ONE_FOLD_SAMPLE, HEADERS)
         answered = other.getresponse()
         assert answered.status == 200
         expected = json.loads(answered.read())["outputs"]
@@ -140,7 +140,7 @@ def test_requests_waiting_for_a_batch_do_not_hold_running_slots(start_server, mo
 
     def call(_):
         client = http.client.HTTPConnection("127.0.0.1", server.port, timeout=10)
-        client.request("POST", "/v2/models/batched_fold/infer", FOLD_REQUEST, HEADERS)
+        client.request("POST", "/v2/models/batched_fold/infer", ONE_FOLD_SAMPLE, HEADERS)
         response = client.getresponse()
         response.read()
         client.close()
