@@ -16,6 +16,7 @@ from .errors import BadRequest
 from .health_monitor import HealthMonitor
 from .metrics import NO_MODEL_METRICS, ModelMetrics
 from .stack import Definition, LayerStack
+from .stack.numpy_path import NumpyPath
 from .stack.optimize import optimize
 
 log = logging.getLogger(__name__)
@@ -115,6 +116,7 @@ class ServedModel:
         self.metrics = metrics
         self.serving = optimize(stack) or stack  # what infer runs; `stack` stays what was declared
         self.batcher = self._batcher(definition.dynamic_batching)
+        self.numpy_path: NumpyPath | None = None  # chosen in each worker at warm-up
         self.health = HealthMonitor(stack, health_sample_every)
 
     def input_spec(self, name: str) -> TensorSpec:
@@ -150,14 +152,17 @@ class ServedModel:
         rows = inputs[0].shape[0]
         if self.batcher and rows < BATCH_INVARIANT_ROWS:
             inputs = [_pad(array, BATCH_INVARIANT_ROWS) for array in inputs]
-        tensors = [torch.from_numpy(array) for array in inputs]
-        if self.health.should_sample():
-            values = self.serving.run(*tensors, deadline=deadline)
-            self.health.record(values, rows)
-            results = [values[name] for name in self.serving.output_names]
+        if self.numpy_path is not None:
+            path, arguments = self.numpy_path, inputs
         else:
-            results = self.serving.forward(*tensors, deadline=deadline)
-        outputs = [result.numpy()[:rows] for result in results]
+            path, arguments = self.serving, [torch.from_numpy(array) for array in inputs]
+        if self.health.should_sample():
+            values = path.run(*arguments, deadline=deadline)
+            self.health.record(values, rows)
+            results = [values[name] for name in path.output_names]
+        else:
+            results = path.forward(*arguments, deadline=deadline)
+        outputs = [np.asarray(result)[:rows] for result in results]
         if self.warmed_up:
             self.metrics.forward_pass(rows, time.perf_counter() - started)
         return outputs
@@ -180,16 +185,37 @@ class ServedModel:
                 "model %s: the optimized serving path disagrees with the declared stack; using the stack", self.name
             )
             self.serving = self.stack
+        self.numpy_path = self._numpy_path()
         with self.health.paused():
             self.infer({s.name: np.zeros((1, *s.shape), dtype=s.dtype.numpy) for s in self.inputs})
         self.warmed_up = True
 
     def _serving_path_agrees(self) -> bool:
+        return self._agrees_with_stack(lambda *probe: self.serving.forward(*map(torch.from_numpy, probe)), rows=8)
+
+    def _numpy_path(self) -> NumpyPath | None:
+        """The serving path in numpy, where it may serve: numpy computes with one thread, so only
+        where torch is set to one as well (LAYERSERVE_TORCH_THREADS, default 1); not for batched
+        models, whose answers must not depend on the batch's row count (oneMKL's strict mode
+        guarantees that, see BATCH_INVARIANT_ROWS; numpy's BLAS does not); and only if it agrees
+        with the declared stack."""
+        if self.batcher or torch.get_num_threads() != 1:
+            return None
+        path = NumpyPath.build(self.serving)
+        if path is None:
+            return None
+        if not all(self._agrees_with_stack(path.forward, rows) for rows in (1, 8)):
+            log.warning("model %s: the numpy serving path disagrees with the declared stack; using torch", self.name)
+            return None
+        return path
+
+    def _agrees_with_stack(self, forward, rows: int) -> bool:
         rng = np.random.default_rng(0)
-        probe = [torch.from_numpy(spec.probe(8, rng)) for spec in self.inputs]
-        for declared, served in zip(self.stack.forward(*probe), self.serving.forward(*probe)):
+        probe = [spec.probe(rows, rng) for spec in self.inputs]
+        declared_outputs = self.stack.forward(*map(torch.from_numpy, probe))
+        for declared, served in zip(declared_outputs, forward(*probe), strict=True):
             scale = max(1.0, declared.abs().max().item())
-            if not torch.allclose(declared, served, rtol=1e-4, atol=1e-5 * scale):
+            if not torch.allclose(declared, torch.as_tensor(served), rtol=1e-4, atol=1e-5 * scale):
                 return False
         return True
 

@@ -165,6 +165,12 @@ class LayersSchema(Schema):
         fields.Nested(ServingStepSchema),
         metadata={"description": "what inference runs: Dropout/Identity dropped, BatchNorm and linear chains fused"},
     )
+    serving_backend = fields.String(
+        metadata={
+            "description": "what computes the serving path in this worker: numpy (linear layers and simple "
+            "activations, one thread) or torch"
+        }
+    )
 
 
 class LayerQuerySchema(Schema):

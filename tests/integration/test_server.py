@@ -133,3 +133,11 @@ def test_workers_start_with_lean_memory_settings(live_server):
 
 def _env(process) -> list[str]:
     return [f"{key}={value}" for key, value in (process.info.get("environ") or {}).items()]
+
+
+def test_workers_compute_linear_stacks_with_numpy_and_the_rest_with_torch(live_server):
+    def backend(model):
+        return requests.get(f"{live_server}/v2/models/{model}/layers", timeout=10).json()["serving_backend"]
+
+    assert backend("fold") == backend("sine") == "numpy"
+    assert backend("classifier") == "torch"  # its norms, GELU and Softmax have no numpy step
