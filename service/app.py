@@ -33,6 +33,7 @@ def create_app(test_config: dict | None = None) -> Flask:
         app.config["HEALTH_SAMPLE_EVERY"],
         app.config["MAX_MODEL_PARAMETERS"],
         metrics,
+        _health_dir(app.config["METRICS_DIR"]),
     )
     repository.load_all()
     metrics.watch_models(repository)
@@ -47,3 +48,13 @@ def create_app(test_config: dict | None = None) -> Flask:
     init_api(app)
     register_explorer(app)
     return app
+
+
+def _health_dir(shared_dir: str) -> Path | None:
+    """Activation-health counters go next to the metrics of gunicorn's workers: a directory
+    each start makes afresh (gunicorn.conf.py) and every worker sees."""
+    if not shared_dir:
+        return None
+    directory = Path(shared_dir) / "health"
+    directory.mkdir(exist_ok=True)
+    return directory

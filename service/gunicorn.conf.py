@@ -16,7 +16,8 @@ from service.worker import ConnectionTable
 _settings = read_settings()
 
 # prometheus_client's multiprocess mode: each worker writes its metrics to files in this
-# directory, and GET /metrics adds up every worker's. prometheus_client reads the variable when
+# directory, and GET /metrics adds up every worker's; the activation-health counters live in
+# its health/ subdirectory (service/app.py). prometheus_client reads the variable when
 # it is imported, so it is set here, before the app is preloaded. `layerserve serve` drops an
 # inherited one, so every start counts from zero; a reload (SIGHUP) runs this file again in the
 # same master and keeps the directory.

@@ -1,14 +1,20 @@
 """Activation health over served traffic, shared by every worker process.
 
-The counters live in an anonymous shared mapping made before gunicorn forks, so each worker
-adds to the same numbers and any worker can answer GET .../health for all of them. Only every
-Nth forward pass is observed (LAYERSERVE_HEALTH_SAMPLE_EVERY): counting costs a few tensor ops.
+Each worker adds to the same counters, so any worker can answer GET .../health for all of
+them. Under gunicorn the counters are a file in a directory every worker sees, named after
+the model's files: a worker that loads the model itself (a hot reload) finds the same file as
+its siblings. Without such a directory they are an anonymous shared mapping, inherited by the
+processes forked after it is made. Only every Nth forward pass is observed
+(LAYERSERVE_HEALTH_SAMPLE_EVERY): counting costs a few tensor ops.
 """
 
 import contextlib
 import itertools
 import mmap
+import os
+import threading
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -28,7 +34,7 @@ class WatchedLayer:
 
 
 class HealthMonitor:
-    def __init__(self, stack: LayerStack, sample_every: int):
+    def __init__(self, stack: LayerStack, sample_every: int, counters_file: Path | None = None):
         self.layers = []
         offset = 2  # counters[0]: samples seen, counters[1]: forward passes observed
         for layer in stack.built:
@@ -38,9 +44,8 @@ class HealthMonitor:
                 self.layers.append(WatchedLayer(layer.name, layer.definition.type.name, rule, neurons, offset))
                 offset += neurons
         self.sample_every = sample_every
-        self._memory = mmap.mmap(-1, offset * 8)  # MAP_SHARED | MAP_ANONYMOUS: survives fork, shared
+        self._memory, self._lock = _shared_memory(offset * 8, counters_file)
         self._counters = np.frombuffer(self._memory, dtype=np.int64)
-        self._lock = ProcessSharedLock()
         self._calls = itertools.count()
         self._paused = False
 
@@ -86,3 +91,23 @@ class HealthMonitor:
                 for layer in self.layers
             ],
         }
+
+
+# One mapping and lock per counters file in each process: record locks belong to the process
+# and file, and closing any descriptor of the file would drop the process's lock on it.
+_opened: dict[Path, tuple[mmap.mmap, ProcessSharedLock]] = {}
+_opening = threading.Lock()
+
+
+def _shared_memory(size: int, path: Path | None) -> tuple[mmap.mmap, ProcessSharedLock]:
+    if path is None:
+        return mmap.mmap(-1, size), ProcessSharedLock()  # MAP_SHARED | MAP_ANONYMOUS: survives fork
+    with _opening:
+        if path not in _opened:
+            file = open(path, "a+b")  # noqa: SIM115 - kept open for the process's lifetime
+            lock = ProcessSharedLock(file)
+            with lock.held():  # the first worker to get here sizes it; the bytes start at zero
+                if os.fstat(file.fileno()).st_size < size:
+                    os.ftruncate(file.fileno(), size)
+            _opened[path] = (mmap.mmap(file.fileno(), size), lock)
+        return _opened[path]

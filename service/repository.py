@@ -1,8 +1,11 @@
 """The model repository: model folders → served models, each ready or failed with its reason."""
 
+import hashlib
 import logging
 from dataclasses import dataclass
 from pathlib import Path
+
+import orjson
 
 from .errors import DefinitionError, ModelNotReady, UnknownModel, UnknownVersion
 from .metrics import NO_METRICS, Metrics
@@ -52,8 +55,10 @@ class ModelRepository:
         health_sample_every: int = 0,
         max_parameters: int = DEFAULT_MAX_PARAMETERS,
         metrics: Metrics = NO_METRICS,
+        health_dir: Path | None = None,
     ):
         self.root = Path(root)
+        self.health_dir = health_dir  # seen by every worker: where activation-health counters live
         self.metrics = metrics
         self.max_batch_size = max_batch_size
         self.health_sample_every = health_sample_every
@@ -115,7 +120,22 @@ class ModelRepository:
             self.max_batch_size,
             self.health_sample_every,
             self.metrics.for_model(name, batched=definition.dynamic_batching is not None),
+            self._health_counters(name, definition.version),
         )
+
+    def _health_counters(self, name: str, version) -> Path | None:
+        """The counters file of the model as it is on disk now: every worker that loads the same
+        files (the master before the fork, or each worker in a hot reload) gets the same file."""
+        if self.health_dir is None:
+            return None
+        folder = self.root / name
+        files = sorted(
+            (str(path.relative_to(folder)), path.stat().st_size, path.stat().st_mtime_ns)
+            for path in folder.rglob("*")
+            if path.is_file()
+        )
+        digest = hashlib.sha256(orjson.dumps([name, str(version), files])).hexdigest()[:32]
+        return self.health_dir / f"health-{digest}.bin"
 
     def warm_up(self) -> None:
         """Runs in each worker. A model whose warm-up fails is served by none: it is reported

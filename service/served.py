@@ -5,6 +5,7 @@ import logging
 import threading
 import time
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -97,6 +98,7 @@ class ServedModel:
         max_batch_size: int,
         health_sample_every: int = 0,
         metrics: ModelMetrics = NO_MODEL_METRICS,
+        health_counters: Path | None = None,
     ):
         self.definition = definition
         self.stack = stack
@@ -117,7 +119,7 @@ class ServedModel:
         self.serving = optimize(stack) or stack  # what infer runs; `stack` stays what was declared
         self.batcher = self._batcher(definition.dynamic_batching)
         self.numpy_path: NumpyPath | None = None  # chosen in each worker at warm-up
-        self.health = HealthMonitor(stack, health_sample_every)
+        self.health = HealthMonitor(stack, health_sample_every, health_counters)
 
     def input_spec(self, name: str) -> TensorSpec:
         for spec in self.inputs:

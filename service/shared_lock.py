@@ -15,9 +15,12 @@ class ProcessSharedLock:
     not exclude threads of one process, so a thread lock comes first.
     """
 
-    def __init__(self):
-        self._file = tempfile.TemporaryFile()  # noqa: SIM115 - closed by the finalizer; survives fork
-        weakref.finalize(self, self._file.close)
+    def __init__(self, file=None):
+        """On `file` (an open file every process holding the lock maps), or on a file of its own."""
+        if file is None:
+            file = tempfile.TemporaryFile()  # noqa: SIM115 - closed by the finalizer; survives fork
+            weakref.finalize(self, file.close)
+        self._file = file
         self._threads = threading.Lock()
 
     @contextlib.contextmanager

@@ -13,7 +13,7 @@ import requests
 from layerserve_client import Client, NotReady, Unauthorized
 
 from ..api.helpers import write_models
-from .test_server import request_records
+from .test_server import FOLD_REQUEST, request_records
 
 TOKEN = "reload-admin-token"
 ADMIN = {"Authorization": f"Bearer {TOKEN}"}
@@ -128,6 +128,29 @@ def test_a_worker_started_after_a_load_serves_the_loaded_version(start_server, t
     write_scaled(models, 8.0, 4)
     assert requests.post(f"{server.url}/v2/repository/models/scaled/load", headers=ADMIN, timeout=60).status_code == 200
     assert {first_output(r) for r in ask_every_worker(server, "after-reload", worker_pids(server))} == {8.0}
+
+
+def test_activation_health_of_a_loaded_model_sums_over_every_worker(start_server, tmp_path):
+    models = write_models(tmp_path / "models", {"fold": None})
+    env = {"LAYERSERVE_ADMIN_TOKEN": TOKEN, "LAYERSERVE_HEALTH_SAMPLE_EVERY": "1"}
+    server = start_server(models, workers=WORKERS, env=env)
+    with (models / "fold" / "model.yaml").open("a") as definition:
+        definition.write("# edited: the workers load it afresh\n")
+    assert requests.post(f"{server.url}/v2/repository/models/fold/load", headers=ADMIN, timeout=60).status_code == 200
+
+    def call(index):
+        # no session: new connections, spread over the workers
+        headers = {"X-Request-ID": f"health-{index}"}
+        return requests.post(f"{server.url}/v2/models/fold/infer", json=FOLD_REQUEST, headers=headers, timeout=30)
+
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        assert {r.status_code for r in pool.map(call, range(120))} == {200}
+    served_by = {r["pid"] for r in request_records(server.log()) if r["request_id"].startswith("health-")}
+    assert served_by == worker_pids(server)
+    report = requests.get(f"{server.url}/v2/models/fold/health", timeout=10).json()
+    assert report["forward_passes"] == 120 and report["samples"] == 360  # counted afresh, in every worker
+    (act,) = report["layers"]
+    assert act["per_neuron"] == [0.0, pytest.approx(1 / 3)]
 
 
 def test_the_client_drives_the_repository_with_its_tokens(start_server, tmp_path):
