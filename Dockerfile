@@ -14,10 +14,10 @@ WORKDIR /app
 # The CPU index keeps the multi-GB CUDA build out of the image.
 RUN pip install --no-cache-dir torch==2.13.0 --index-url https://download.pytorch.org/whl/cpu
 
-COPY pyproject.toml README.md ./
+COPY pyproject.toml README.md constraints.txt ./
 COPY service/ service/
 COPY client/ client/
-RUN pip install --no-cache-dir .
+RUN pip install --no-cache-dir -c constraints.txt .
 
 COPY models/ /models/
 

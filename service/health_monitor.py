@@ -10,6 +10,7 @@ processes forked after it is made. Only every Nth forward pass is observed
 
 import contextlib
 import itertools
+import logging
 import mmap
 import os
 import threading
@@ -22,6 +23,8 @@ import torch
 from .shared_lock import ProcessSharedLock
 from .stack import LayerStack
 from .stack.health import HealthRule, summarize
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -100,14 +103,27 @@ _opening = threading.Lock()
 
 
 def _shared_memory(size: int, path: Path | None) -> tuple[mmap.mmap, ProcessSharedLock]:
-    if path is None:
-        return mmap.mmap(-1, size), ProcessSharedLock()  # MAP_SHARED | MAP_ANONYMOUS: survives fork
-    with _opening:
-        if path not in _opened:
-            file = open(path, "a+b")  # noqa: SIM115 - kept open for the process's lifetime
-            lock = ProcessSharedLock(file)
-            with lock.held():  # the first worker to get here sizes it; the bytes start at zero
-                if os.fstat(file.fileno()).st_size < size:
-                    os.ftruncate(file.fileno(), size)
-            _opened[path] = (mmap.mmap(file.fileno(), size), lock)
-        return _opened[path]
+    """The counters file mapped, or, without one or when it cannot be used (an error, or a
+    file of another size: the model's files changed while it loaded), memory of this process
+    and the ones it forks later."""
+    if path is not None:
+        try:
+            with _opening:
+                if path not in _opened:
+                    _opened[path] = _map(path, size)
+                memory, lock = _opened[path]
+            if len(memory) == size:
+                return memory, lock
+            log.warning("activation health counters %s hold another layout; counting in this process", path)
+        except OSError as exc:
+            log.warning("activation health counters %s: %s; counting in this process", path, exc)
+    return mmap.mmap(-1, size), ProcessSharedLock()  # MAP_SHARED | MAP_ANONYMOUS: survives fork
+
+
+def _map(path: Path, size: int) -> tuple[mmap.mmap, ProcessSharedLock]:
+    file = open(path, "a+b")  # noqa: SIM115 - kept open for the process's lifetime
+    lock = ProcessSharedLock(file)
+    with lock.held():  # the first worker to get here sizes it; the bytes start at zero
+        if os.fstat(file.fileno()).st_size == 0:
+            os.ftruncate(file.fileno(), size)
+    return mmap.mmap(file.fileno(), 0), lock  # the file's size: another layout shows

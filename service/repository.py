@@ -125,15 +125,20 @@ class ModelRepository:
 
     def _health_counters(self, name: str, version) -> Path | None:
         """The counters file of the model as it is on disk now: every worker that loads the same
-        files (the master before the fork, or each worker in a hot reload) gets the same file."""
+        files (the master before the fork, or each worker in a hot reload) gets the same file,
+        and loading unchanged files again keeps counting where it was."""
         if self.health_dir is None:
             return None
         folder = self.root / name
-        files = sorted(
-            (str(path.relative_to(folder)), path.stat().st_size, path.stat().st_mtime_ns)
-            for path in folder.rglob("*")
-            if path.is_file()
-        )
+        try:
+            files = sorted(
+                (str(path.relative_to(folder)), path.stat().st_size, path.stat().st_mtime_ns)
+                for path in folder.rglob("*")
+                if path.is_file()
+            )
+        except OSError as exc:  # a file removed while we looked: this worker counts on its own
+            log.warning("model %s: no shared activation health counters: %s", name, exc)
+            return None
         digest = hashlib.sha256(orjson.dumps([name, str(version), files])).hexdigest()[:32]
         return self.health_dir / f"health-{digest}.bin"
 

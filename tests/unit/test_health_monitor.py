@@ -56,3 +56,15 @@ def test_without_a_counters_file_each_monitor_counts_alone(models_dir):
     values = stack.run(torch.tensor([[1.0, 0.0]]))
     HealthMonitor(stack, sample_every=1).record(values, rows=1)
     assert HealthMonitor(stack, sample_every=1).summary(max_values=100)["samples"] == 0
+
+
+def test_a_counters_file_that_cannot_be_used_leaves_the_monitor_counting_alone(models_dir, tmp_path, caplog):
+    _, fold = load_stack(models_dir / "fold")
+    _, sine = load_stack(models_dir / "sine")  # another layout: more neurons
+    shared = tmp_path / "health-shared.bin"
+    HealthMonitor(fold, sample_every=1, counters_file=shared)
+    for counters_file in (shared, tmp_path / "missing" / "health.bin"):
+        monitor = HealthMonitor(sine, sample_every=1, counters_file=counters_file)
+        monitor.record(sine.run(torch.zeros(2, 1)), rows=2)
+        assert monitor.summary(max_values=10)["samples"] == 2
+    assert "another layout" in caplog.text and "No such file or directory" in caplog.text
