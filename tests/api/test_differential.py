@@ -4,7 +4,7 @@ Hypothesis draws a definition (layer types, hyper-parameters, shapes, dtype) wit
 either inline or drawn from a seed, and a batch. The same stack is built here with plain
 torch.nn modules from the same weights: the inline values as written, the seeded ones as the
 server reports them (GET .../layers/<layer>?values=true). The declared stack from load_stack,
-its serving path, and the served infer answer must all agree with it.
+its serving path (with torch and with numpy), and the served infer answer must all agree with it.
 """
 
 import json
@@ -20,6 +20,7 @@ from hypothesis import strategies as st
 from torch import nn
 
 from service.stack import load_stack
+from service.stack.numpy_path import NumpyPath
 from service.stack.optimize import optimize
 
 from .helpers import app_over, infer_body
@@ -250,9 +251,15 @@ def test_a_served_stack_answers_as_the_same_stack_built_with_torch_nn(model):
         expected = reference_stack(document, weights)(x).numpy()
         (from_stack,) = declared(x)
         # the serving path on its own: the server would hide a wrong one by falling back to the stack
-        (from_serving_path,) = (optimize(declared) or declared)(x)
+        serving_path = optimize(declared) or declared
+        (from_serving_path,) = serving_path(x)
     assert_close(from_stack.numpy(), expected, DECLARED_TOLERANCE[dtype])
     assert_close(from_serving_path.numpy(), expected, SERVED_TOLERANCE[dtype])
+    numpy_path = NumpyPath.build(serving_path)  # what a worker computing with one thread serves
+    if numpy_path is not None:
+        (from_numpy_path,) = numpy_path.forward(x.numpy())
+        assert from_numpy_path.dtype == NUMPY_DTYPES[dtype]
+        assert_close(from_numpy_path, expected, SERVED_TOLERANCE[dtype])
 
     assert response.status_code == 200, response.get_json()
     (output,) = response.get_json()["outputs"]
