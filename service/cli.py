@@ -64,6 +64,8 @@ def _check_settings():
 def validate(paths):
     """Check model folders without serving: PATHS are model folders or a models directory (default: models)."""
     from .errors import DefinitionError
+    from .inference import check_example
+    from .served import ServedModel
     from .stack import load_stack
 
     if not paths and not Path("models").is_dir():
@@ -75,6 +77,7 @@ def validate(paths):
     for folder in folders:
         try:
             definition, stack = load_stack(folder, _max_parameters())
+            check_example(ServedModel(definition, stack, _server_setting("MAX_BATCH_SIZE")))
         except DefinitionError as exc:
             failures += 1
             click.echo(f"FAIL {folder.name}: {exc.message}", err=True)
@@ -279,10 +282,14 @@ def _model_folder(model: str, models: str) -> Path:
 
 def _max_parameters() -> int:
     """The server's limit, so validate and inspect refuse what serve would refuse."""
+    return _server_setting("MAX_MODEL_PARAMETERS")
+
+
+def _server_setting(name: str):
     from . import config
 
     try:
-        return config.settings()["MAX_MODEL_PARAMETERS"]
+        return config.settings()[name]
     except ValueError as exc:
         raise click.ClickException(str(exc)) from None
 

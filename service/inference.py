@@ -2,7 +2,7 @@
 
 from .codec import decode_input, numbers_to_array, output_tensor
 from .deadline import Deadline
-from .errors import BadRequest
+from .errors import BadRequest, DefinitionError
 from .served import ServedModel
 
 
@@ -109,3 +109,23 @@ def _check_instance_keys(model: ServedModel, instances: list) -> None:
 def _column(instances: list, spec):
     column = [instance[spec.name] for instance in instances]
     return numbers_to_array(column, len(spec.shape) + 1, spec, f"instances[*].{spec.name}")
+
+
+def check_example(model: ServedModel) -> None:
+    """The definition's `example` must be a batch the model accepts, as a request's inputs are."""
+    example = model.definition.example
+    if example is None:
+        return
+    try:
+        names = [spec.name for spec in model.inputs]
+        unknown = sorted(set(example) - set(names))
+        if unknown:
+            raise BadRequest(f"no input named {', '.join(map(repr, unknown))}; inputs: {', '.join(names)}")
+        arrays = {
+            spec.name: numbers_to_array(example[spec.name], len(spec.shape) + 1, spec, f"input {spec.name!r}")
+            for spec in model.inputs
+            if spec.name in example
+        }
+        model.check_inputs(arrays)
+    except BadRequest as exc:
+        raise DefinitionError(f"{model.definition.file.name}: example: {exc.message}") from None

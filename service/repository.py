@@ -8,6 +8,7 @@ from pathlib import Path
 import orjson
 
 from .errors import DefinitionError, ModelNotReady, UnknownModel, UnknownVersion
+from .inference import check_example
 from .metrics import NO_METRICS, Metrics
 from .served import ServedModel
 from .stack import load_stack
@@ -113,8 +114,7 @@ class ModelRepository:
         except Exception:  # a model must never take the others down; the log has the detail
             log.exception("model %s failed to load with an unexpected error", name)
             raise DefinitionError("unexpected error while loading; see the server log") from None
-        log.info("model %s version %s loaded", name, definition.version)
-        return ServedModel(
+        model = ServedModel(
             definition,
             stack,
             self.max_batch_size,
@@ -122,6 +122,13 @@ class ModelRepository:
             self.metrics.for_model(name, batched=definition.dynamic_batching is not None),
             self._health_counters(name, definition.version),
         )
+        try:
+            check_example(model)
+        except DefinitionError as exc:
+            log.warning("model %s failed to load: %s", name, exc.message)
+            raise
+        log.info("model %s version %s loaded", name, definition.version)
+        return model
 
     def _health_counters(self, name: str, version) -> Path | None:
         """The counters file of the model as it is on disk now: every worker that loads the same

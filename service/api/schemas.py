@@ -62,6 +62,11 @@ class ModelMetadataSchema(Schema):
     max_batch_size = fields.Integer()
     inputs = fields.List(fields.Nested(TensorMetadataSchema))
     outputs = fields.List(fields.Nested(TensorMetadataSchema))
+    example = fields.Dict(
+        keys=fields.String(),
+        values=fields.Raw(),
+        metadata={"description": "the definition's example batch per input, when it has one"},
+    )
 
 
 class ModelStatusSchema(Schema):

@@ -64,6 +64,7 @@ def model_metadata(name, version=None):
         "max_batch_size": model.max_batch_size,
         "inputs": [spec.metadata() for spec in model.inputs],
         "outputs": [spec.metadata() for spec in model.outputs],
+        **({"example": model.definition.example} if model.definition.example is not None else {}),
     }
 
 

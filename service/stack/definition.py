@@ -67,6 +67,7 @@ class Definition:
     weights: str | None
     seed: int | None
     dynamic_batching: dict | None = None
+    example: dict | None = None  # a batch per input name, as nested lists; checked by inference.check_example
 
 
 def find_definition_file(folder: Path) -> Path:
@@ -137,6 +138,7 @@ def load_definition(folder: Path) -> Definition:
         weights=data["weights"],
         seed=data["init"]["seed"] if data["init"] else None,
         dynamic_batching=data["dynamic_batching"],
+        example=data["example"],
     )
 
 

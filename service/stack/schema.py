@@ -61,6 +61,12 @@ class DefinitionSchema(Schema):
     weights = fields.String(load_default=None)
     init = fields.Nested(InitSchema, load_default=None)
     dynamic_batching = fields.Nested(DynamicBatchingSchema, load_default=None)
+    example = fields.Dict(
+        keys=fields.String(),
+        values=fields.Raw(),
+        load_default=None,
+        metadata={"description": "a batch per input (nested lists), offered by the explorer's form"},
+    )
 
     @validates_schema
     def names_are_unique(self, data, **kwargs):

@@ -52,3 +52,9 @@ def test_validate_lists_every_model_and_fails_on_a_broken_one(models_dir, tmp_pa
     assert result.exit_code == 1
     assert "ok   fold v1: 2 layers, 6 parameters" in result.output
     assert "FAIL broken: model.yaml: inputs: Shorter than minimum length 1." in result.output
+    (broken / "model.yaml").write_text(
+        "inputs: [{name: x, shape: [2]}]\nlayers: [{name: a, type: ReLU}]\nexample: {x: [1]}\n"
+    )
+    result = run("validate", str(broken))
+    assert result.exit_code == 1
+    assert "FAIL broken: model.yaml: example: input 'x'" in result.output

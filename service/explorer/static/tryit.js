@@ -5,15 +5,6 @@ import { el } from './dom.js';
 import { formatShape } from './format.js';
 import { nestedShape } from './tensors.js';
 
-// Examples whose numbers the README and the model descriptions explain, by model and input.
-const EXAMPLES = {
-  fold: { x: [[1, 0], [0, 1], [1, 1]] },
-  dense: { point: [[0.5, 1.0]] },
-  recipe: { ingredients: [[1, 2, 3]] },
-  sharpen: { signal: [[[0, 0, 1, 1, 0, 0]]] },
-  review: { words: [[2, 5, 0, 0], [4, 1, 5, 0]] },
-};
-
 function zeros(shape) {
   return shape.length === 0 ? 0 : Array.from({ length: shape[0] }, () => zeros(shape.slice(1)));
 }
@@ -23,9 +14,9 @@ function fitsSignature(value, input) {
   return shape.length === input.shape.length && input.shape.every((size, axis) => size === -1 || size === shape[axis]);
 }
 
-/** A batch for the input: the known example if it fits the signature, else one sample of zeros. */
-export function exampleBatch(modelName, input) {
-  const example = EXAMPLES[modelName]?.[input.name];
+/** A batch for the input: the model's example (its definition's `example`) if it fits the signature, else one sample of zeros. */
+export function exampleBatch(metadata, input) {
+  const example = metadata.example?.[input.name];
   if (example && fitsSignature(example, input)) return example;
   return zeros([1, ...input.shape.slice(1)]);
 }
@@ -69,7 +60,7 @@ export function tryItForm(metadata, onRun) {
       wrap: 'off',
       dataset: { input: input.name },
     });
-    textarea.value = formatBatch(exampleBatch(metadata.name, input));
+    textarea.value = formatBatch(exampleBatch(metadata, input));
     textarea.rows = Math.min(12, Math.max(2, textarea.value.split('\n').length));
     return { input, textarea };
   });
