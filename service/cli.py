@@ -204,9 +204,9 @@ def _shape(text: str) -> tuple[int, ...]:
 @click.option(
     "--format",
     "formats",
-    type=click.Choice(["torchscript", "onnx"]),
+    type=click.Choice(["exported_program", "torchscript", "onnx"]),
     multiple=True,
-    help="Repeat for several [default: both].",
+    help="Repeat for several [default: exported_program and onnx].",
 )
 @click.option(
     "--output",
@@ -214,20 +214,21 @@ def _shape(text: str) -> tuple[int, ...]:
     type=click.Path(file_okay=False, path_type=Path),
     default=".",
     show_default=True,
-    help="Directory for MODEL.pt (TorchScript) and MODEL.onnx.",
+    help="Directory for MODEL.pt2 (torch.export), MODEL.pt (TorchScript) and MODEL.onnx.",
 )
 def export(model, models, formats, output):
-    """Write MODEL as TorchScript and ONNX, each checked against the served model's outputs.
+    """Write MODEL as a torch.export program and ONNX (or TorchScript), each checked against the
+    served model's outputs.
 
     MODEL is a model folder, or the name of one in the models directory. The batch dimension
-    stays dynamic in both files.
+    stays dynamic in every file.
     """
     from .convert.exporting import export_model
     from .errors import ServiceError
 
     folder = _model_folder(model, models)
     try:
-        written = export_model(folder, output, list(formats or ("torchscript", "onnx")))
+        written = export_model(folder, output, list(formats or ("exported_program", "onnx")))
     except ServiceError as exc:
         raise click.ClickException(exc.message) from None
     for name, (path, difference) in written.items():

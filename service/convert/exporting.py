@@ -1,4 +1,5 @@
-"""`layerserve export`: a model's declared stack as TorchScript or ONNX, checked against the served outputs.
+"""`layerserve export`: a model's declared stack as a torch.export program, TorchScript or ONNX,
+each checked against the served outputs.
 
 The stack is exported as declared (one graph node per layer, named as in model.yaml), not the
 serving path with its fused layers; the check compares with what the server answers, so both
@@ -22,8 +23,8 @@ from .check import check_outputs, load_served, probe_inputs
 
 # Rows traced by the exporters: neither 0 nor 1, which torch.export would treat as fixed sizes.
 EXAMPLE_ROWS = 2
-# The largest batch the ONNX graph admits; far beyond any server's max_batch_size.
-MAX_ONNX_BATCH = 2**31 - 1
+# The largest batch an exported graph admits; far beyond any server's max_batch_size.
+MAX_EXPORTED_BATCH = 2**31 - 1
 
 
 @dataclass(frozen=True)
@@ -54,6 +55,27 @@ def _quiet_exporter():
         onnx_log.setLevel(level)
 
 
+def _dynamic_batch(example: tuple[torch.Tensor, ...]) -> tuple:
+    """torch.export's dynamic_shapes for LayerStack.forward(*inputs): one entry, a tuple with one
+    spec per input, each leaving dimension 0 (the batch) free."""
+    batch = torch.export.Dim("batch", min=1, max=MAX_EXPORTED_BATCH)
+    return (tuple({0: batch} for _ in example),)
+
+
+def write_exported_program(served: ServedModel, path: Path) -> None:
+    example = _example(served)
+    with _quiet_exporter():
+        program = torch.export.export(served.stack, example, dynamic_shapes=_dynamic_batch(example))
+    torch.export.save(program, str(path))
+
+
+def run_exported_program(path: Path, inputs: dict[str, np.ndarray]) -> list[np.ndarray]:
+    module = torch.export.load(str(path)).module()
+    with torch.no_grad():
+        outputs = module(*(torch.from_numpy(array) for array in inputs.values()))
+    return [t.numpy() for t in (outputs if isinstance(outputs, tuple) else (outputs,))]
+
+
 def write_torchscript(served: ServedModel, path: Path) -> None:
     with _quiet_exporter():
         traced = torch.jit.trace(served.stack, _example(served), check_trace=False)
@@ -70,15 +92,13 @@ def run_torchscript(path: Path, inputs: dict[str, np.ndarray]) -> list[np.ndarra
 
 def write_onnx(served: ServedModel, path: Path) -> None:
     example = _example(served)
-    batch = torch.export.Dim("batch", min=1, max=MAX_ONNX_BATCH)
     with _quiet_exporter():
         torch.onnx.export(
             served.stack,
             example,
             str(path),
             dynamo=True,
-            # LayerStack.forward takes *inputs: one entry, a tuple with one spec per input.
-            dynamic_shapes=(tuple({0: batch} for _ in example),),
+            dynamic_shapes=_dynamic_batch(example),
             input_names=[s.name for s in served.inputs],
             output_names=[s.name for s in served.outputs],
             external_data=False,
@@ -94,6 +114,7 @@ def run_onnx(path: Path, inputs: dict[str, np.ndarray]) -> list[np.ndarray]:
 
 
 FORMATS = {
+    "exported_program": Format("exported_program", ".pt2", write_exported_program, run_exported_program),
     "torchscript": Format("torchscript", ".pt", write_torchscript, run_torchscript),
     "onnx": Format("onnx", ".onnx", write_onnx, run_onnx),
 }

@@ -346,12 +346,21 @@ def served_and_probe(folder: Path):
 
 @pytest.mark.parametrize("model", BUNDLED)
 def test_exported_models_compute_the_served_outputs(tmp_path, model):
-    written = export_model(MODELS / model, tmp_path, ["torchscript", "onnx"])
+    written = export_model(MODELS / model, tmp_path, ["exported_program", "torchscript", "onnx"])
     assert {name: path.name for name, (path, _) in written.items()} == {
+        "exported_program": f"{model}.pt2",
         "torchscript": f"{model}.pt",
         "onnx": f"{model}.onnx",
     }
     expected, inputs = served_and_probe(MODELS / model)
+
+    program = torch.export.load(str(tmp_path / f"{model}.pt2"))
+    user_inputs = [spec for spec in program.graph_signature.input_specs if spec.kind.name == "USER_INPUT"]
+    assert len(user_inputs) == len(inputs)
+    with torch.no_grad():
+        got = program.module()(*(torch.from_numpy(a) for a in inputs.values()))
+    for got_tensor, want in zip(got if isinstance(got, tuple) else (got,), expected.values(), strict=True):
+        np.testing.assert_allclose(got_tensor.numpy(), want, rtol=1e-4, atol=1e-5)
 
     session = onnxruntime.InferenceSession(str(tmp_path / f"{model}.onnx"), providers=["CPUExecutionProvider"])
     assert [i.name for i in session.get_inputs()] == list(inputs)
@@ -365,6 +374,13 @@ def test_exported_models_compute_the_served_outputs(tmp_path, model):
         got = scripted(*(torch.from_numpy(a) for a in inputs.values()))
     for got_tensor, want in zip(got if isinstance(got, tuple) else (got,), expected.values()):
         np.testing.assert_allclose(got_tensor.numpy(), want, rtol=1e-4, atol=1e-5)
+
+
+def test_cli_export_writes_the_exported_program_and_onnx_by_default(tmp_path):
+    result = run("export", "fold", "--models", MODELS, "-o", tmp_path)
+    assert result.exit_code == 0, result.output
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["fold.onnx", "fold.pt2"]
+    assert f"wrote {tmp_path / 'fold.pt2'} (exported_program): matches the served outputs" in result.output
 
 
 def test_cli_export_one_format(tmp_path):
