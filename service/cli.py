@@ -40,7 +40,8 @@ def serve(models, host, port, workers):
     }
     os.environ.update({key: str(value) for key, value in overrides.items() if value is not None})
     os.environ.update({key: value for key, value in LEAN_MEMORY.items() if key not in os.environ})
-    os.environ.pop("PROMETHEUS_MULTIPROC_DIR", None)  # gunicorn.conf.py makes a fresh one for this start
+    for inherited in ("PROMETHEUS_MULTIPROC_DIR", "LAYERSERVE_OWNED_METRICS_DIR"):
+        os.environ.pop(inherited, None)  # gunicorn.conf.py makes a fresh one for this start
     _check_settings()
     gunicorn = Path(sys.executable).with_name("gunicorn")
     command = [str(gunicorn) if gunicorn.exists() else "gunicorn", "--config", str(GUNICORN_CONFIG)]

@@ -20,10 +20,13 @@ _settings = read_settings()
 # its health/ subdirectory (service/app.py). prometheus_client reads the variable when
 # it is imported, so it is set here, before the app is preloaded. `layerserve serve` drops an
 # inherited one, so every start counts from zero; a reload (SIGHUP) runs this file again in the
-# same master and keeps the directory.
-_made_metrics_dir = not os.environ.get("PROMETHEUS_MULTIPROC_DIR")
-if _made_metrics_dir:
-    os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="layerserve-metrics-")
+# same master and keeps the directory. The directory made here is also named in
+# LAYERSERVE_OWNED_METRICS_DIR, so on_exit removes it after a reload too.
+_OWNED_METRICS_DIR = "LAYERSERVE_OWNED_METRICS_DIR"
+if not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = os.environ[_OWNED_METRICS_DIR] = tempfile.mkdtemp(
+        prefix="layerserve-metrics-"
+    )
 
 wsgi_app = "service.wsgi:app"
 bind = f"{_settings['HOST']}:{_settings['PORT']}"
@@ -84,5 +87,6 @@ def child_exit(server, worker):
 
 
 def on_exit(server):
-    if _made_metrics_dir:
-        shutil.rmtree(os.environ["PROMETHEUS_MULTIPROC_DIR"], ignore_errors=True)
+    owned = os.environ.get(_OWNED_METRICS_DIR)
+    if owned and owned == os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        shutil.rmtree(owned, ignore_errors=True)

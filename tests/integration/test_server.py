@@ -1,8 +1,10 @@
 """A real gunicorn server: broken models beside good ones, every worker serving, graceful exit."""
 
 import json
+import signal
 import subprocess
 import sys
+import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -102,6 +104,25 @@ def test_sigterm_stops_the_server_cleanly(start_server, models_copy):
     log = server.stop()
     assert server.process.returncode == 0
     assert "Shutting down" in log
+
+
+def test_the_metrics_directory_is_removed_on_exit_even_after_a_reload(start_server, models_copy, tmp_path):
+    tmp = tmp_path / "tmp"
+    tmp.mkdir()
+    server = start_server(models_copy, workers=1, env={"TMPDIR": str(tmp)})
+    (made,) = tmp.glob("layerserve-metrics-*")
+    assert (made / "health").is_dir()
+    before = {child.pid for child in psutil.Process(server.process.pid).children()}
+    server.process.send_signal(signal.SIGHUP)  # gunicorn reloads: its config file runs again
+    deadline = time.monotonic() + 60
+    while {child.pid for child in psutil.Process(server.process.pid).children()} & before:
+        assert time.monotonic() < deadline, "the workers were not replaced"
+        time.sleep(0.1)
+    assert requests.post(f"{server.url}/v2/models/fold/infer", json=FOLD_REQUEST, timeout=30).status_code == 200
+    assert list(tmp.glob("layerserve-metrics-*")) == [made]
+    server.stop()
+    assert server.process.returncode == 0
+    assert list(tmp.glob("layerserve-metrics-*")) == []
 
 
 def test_activation_health_sums_over_every_worker(start_server, models_copy):
