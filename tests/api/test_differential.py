@@ -1,7 +1,8 @@
 """Differential property test: random layer stacks served by layerserve answer as torch.nn does.
 
-Hypothesis draws a definition (layer types, hyper-parameters, shapes, dtype) with its weights
-either inline or drawn from a seed, and a batch. The same stack is built here with plain
+Hypothesis draws a definition (layer types, hyper-parameters, shapes, dtype, skip connections
+through Add, Multiply and Concat) with its weights either inline or drawn from a seed, and a
+batch. The same stack is built here with plain
 torch.nn modules from the same weights: the inline values as written, the seeded ones as the
 server reports them (GET .../layers/<layer>?values=true). The declared stack from load_stack,
 its serving path (with torch and with numpy), and the served infer answer must all agree with it.
@@ -37,6 +38,8 @@ DECLARED_TOLERANCE = {"float32": 1e-5, "float64": 1e-12}
 ACTIVATIONS = ["ReLU", "Sigmoid", "Tanh", "SiLU", "Identity", "ReLU6", "SELU", "Mish", "Softsign"]
 ACTIVATIONS += ["Hardsigmoid", "Hardswish", "LogSigmoid", "Tanhshrink"]
 TENSOR_LAYERS = {"Linear", "Dense", "LayerNorm", "RMSNorm", "BatchNorm1d", "GroupNorm", "PReLU"}
+# With plain torch operations in the reference: a fused layer read by a later combinator shows.
+COMBINATORS = {"Add": torch.add, "Multiply": torch.mul, "Concat": lambda a, b: torch.cat([a, b], dim=-1)}
 
 
 def values(shape, dtype, low=-2.0, high=2.0):
@@ -140,6 +143,16 @@ def next_layer(draw, shape: tuple[int, ...]):
 
 
 @st.composite
+def skip_connection(draw, name: str, previous: str, earlier: list[str], shape: tuple[int, ...]):
+    """A combinator reading `previous` and one of `earlier` (all of `shape`), and its output shape."""
+    kind = draw(st.sampled_from(sorted(COMBINATORS)))
+    layer = {"name": name, "type": kind, "inputs": [previous, draw(st.sampled_from(earlier))]}
+    if kind != "Concat":
+        return layer, shape
+    return layer | {"dim": -1}, (*shape[:-1], 2 * shape[-1])
+
+
+@st.composite
 def models(draw):
     """A definition document (dict) and a batch for its one input."""
     dtype = draw(st.sampled_from(sorted(DATATYPES)))
@@ -148,13 +161,20 @@ def models(draw):
     document = {"dtype": dtype, "inputs": [{"name": "x", "shape": list(shape)}], "layers": []}
     if seed is not None:
         document["init"] = {"seed": seed}
+    produced = {"x": shape}  # every value a later layer may read, with its per-sample shape
+    previous = "x"
     for index in range(draw(st.integers(1, 6))):
-        layer_type, params, output_shape = draw(next_layer(shape))
-        layer = {"name": f"l{index}", "type": layer_type, **params}
-        if layer_type in TENSOR_LAYERS and (seed is None or draw(st.booleans())):
-            layer |= draw(inline_tensors(layer_type, params, shape, dtype))
+        same_shape = [name for name, other in produced.items() if other == shape and name != previous]
+        if same_shape and draw(st.booleans()):  # a skip connection: the previous value and an earlier one
+            layer, output_shape = draw(skip_connection(f"l{index}", previous, same_shape, shape))
+        else:
+            layer_type, params, output_shape = draw(next_layer(shape))
+            layer = {"name": f"l{index}", "type": layer_type, **params}
+            if layer_type in TENSOR_LAYERS and (seed is None or draw(st.booleans())):
+                layer |= draw(inline_tensors(layer_type, params, shape, dtype))
         document["layers"].append(layer)
-        shape = output_shape
+        previous, shape = layer["name"], output_shape
+        produced[previous] = shape
     batch = draw(st.integers(1, 4))
     inputs = draw(values([batch, *document["inputs"][0]["shape"]], dtype, -3.0, 3.0))
     return document, inputs
@@ -196,17 +216,46 @@ def load_reference_tensors(module: nn.Module, layer: dict, tensors: dict[str, li
             target.copy_(tensor)
 
 
-def reference_stack(document: dict, tensors: dict[str, dict[str, list]]) -> nn.Sequential:
-    dtype = TORCH_DTYPES[document["dtype"]]
-    shape = torch.Size(document["inputs"][0]["shape"])
-    modules = []
-    for layer in document["layers"]:
-        module = reference_module(layer, tuple(shape), dtype)
-        if layer["type"] in TENSOR_LAYERS:
-            load_reference_tensors(module, layer, tensors[layer["name"]], dtype)
-        modules.append(module.eval())
-        shape = module(torch.zeros(1, *shape, dtype=dtype)).shape[1:]
-    return nn.Sequential(*modules)
+class ReferenceGraph(nn.Module):
+    """The document's layers wired as written: without `inputs`, a layer reads the one before."""
+
+    def __init__(self, document: dict, tensors: dict[str, dict[str, list]]):
+        super().__init__()
+        dtype = TORCH_DTYPES[document["dtype"]]
+        self.layers = document["layers"]
+        self.steps = nn.ModuleList()
+        shapes = {"x": tuple(document["inputs"][0]["shape"])}
+        for layer, sources in zip(self.layers, self._sources()):
+            if layer["type"] in COMBINATORS:
+                module = _Combinator(COMBINATORS[layer["type"]])
+            else:
+                module = reference_module(layer, shapes[sources[0]], dtype)
+                if layer["type"] in TENSOR_LAYERS:
+                    load_reference_tensors(module, layer, tensors[layer["name"]], dtype)
+            self.steps.append(module.eval())
+            zeros = [torch.zeros(1, *shapes[source], dtype=dtype) for source in sources]
+            shapes[layer["name"]] = tuple(module(*zeros).shape[1:])
+
+    def _sources(self):
+        previous = "x"
+        for layer in self.layers:
+            yield layer.get("inputs") or [previous]
+            previous = layer["name"]
+
+    def forward(self, x):
+        values = {"x": x}
+        for layer, sources, module in zip(self.layers, self._sources(), self.steps):
+            values[layer["name"]] = module(*[values[source] for source in sources])
+        return values[self.layers[-1]["name"]]
+
+
+class _Combinator(nn.Module):
+    def __init__(self, operation):
+        super().__init__()
+        self.operation = operation
+
+    def forward(self, *inputs):
+        return self.operation(*inputs)
 
 
 def served_tensors(client, document: dict) -> dict[str, dict[str, list]]:
@@ -248,7 +297,7 @@ def test_a_served_stack_answers_as_the_same_stack_built_with_torch_nn(model):
                 assert np.array_equal(reported, np.asarray(layer[name], dtype=NUMPY_DTYPES[dtype])), name
     x = torch.tensor(batch, dtype=TORCH_DTYPES[dtype])
     with torch.no_grad():
-        expected = reference_stack(document, weights)(x).numpy()
+        expected = ReferenceGraph(document, weights)(x).numpy()
         (from_stack,) = declared(x)
         # the serving path on its own: the server would hide a wrong one by falling back to the stack
         serving_path = optimize(declared) or declared
@@ -276,8 +325,8 @@ def test_the_reference_is_not_trivially_equal(layer_type):
     weight = [[1.0, 2.0], [3.0, 4.0]]
     document = {"dtype": "float32", "inputs": [{"name": "x", "shape": [2]}], "layers": []}
     document["layers"].append({"name": "l0", "type": layer_type, "out_features": 2, "weight": weight, "bias": [0, 0]})
-    reference = reference_stack(document, {"l0": {"weight": weight, "bias": [0.0, 0.0]}})
-    changed = reference_stack(document, {"l0": {"weight": [[1.0, 2.0], [3.0, 5.0]], "bias": [0.0, 0.0]}})
+    reference = ReferenceGraph(document, {"l0": {"weight": weight, "bias": [0.0, 0.0]}})
+    changed = ReferenceGraph(document, {"l0": {"weight": [[1.0, 2.0], [3.0, 5.0]], "bias": [0.0, 0.0]}})
     x = torch.tensor([[1.0, 1.0]])
     with torch.no_grad():
         with pytest.raises(AssertionError):
