@@ -172,8 +172,8 @@ class LayersSchema(Schema):
     )
     serving_backend = fields.String(
         metadata={
-            "description": "what computes the serving path in this worker: numpy (linear layers and simple "
-            "activations, one thread) or torch"
+            "description": "what computes the serving path in this worker: numpy (linear layers, simple "
+            "activations and combinators, one thread) or torch"
         }
     )
 

@@ -1,4 +1,5 @@
-"""The serving path computed with numpy, for stacks of linear layers and simple activations.
+"""The serving path computed with numpy, for stacks of linear layers, simple activations and
+the combinators (Add, Multiply, Concat).
 
 A torch operator call costs several microseconds before any arithmetic: dispatch, a new
 tensor, autograd bookkeeping. For a small model that is most of the forward pass, and in a
@@ -7,20 +8,20 @@ more: an mlp (64→256→256→10) forward took ~100 µs per request there again
 tight loop. numpy's matrix product and ufuncs do the same arithmetic with much less around
 it: the whole request cost 28% less CPU (1 worker, one connection, 464 → 336 µs per request).
 
-Only layers with an exact numpy counterpart are taken; a stack with any other layer keeps the
-torch path. The weights are the
-torch parameters' own memory (no copy; `x @ weight.T` reads the transpose in place), so they
-stay shared between gunicorn's workers. Before it serves, ServedModel checks this path's
+Only layers whose function numpy computes directly are taken; a stack with any other layer
+keeps the torch path. The weights are the torch parameters' own memory (no copy; `x @ weight.T`
+reads the transpose in place), so they stay shared between gunicorn's workers. Before it serves, ServedModel checks this path's
 outputs against the declared stack, as it does for every serving path.
 """
 
+import functools
 from collections.abc import Callable
 
 import numpy as np
 from torch import nn
 
 from ..deadline import Deadline
-from .modules import Dense
+from .modules import Add, Concat, Dense, Multiply
 from .stack import LayerStack
 
 Step = Callable[..., np.ndarray]
@@ -101,6 +102,19 @@ def _identity(module: nn.Module) -> Step:
     return lambda x: x
 
 
+def _add(module: Add) -> Step:
+    return lambda first, *rest: functools.reduce(np.add, rest, first)
+
+
+def _multiply(module: Multiply) -> Step:
+    return lambda first, *rest: functools.reduce(np.multiply, rest, first)
+
+
+def _concat(module: Concat) -> Step:
+    dim = module.dim
+    return lambda *inputs: np.concatenate(inputs, axis=dim)
+
+
 _STEPS: dict[type, Callable[[nn.Module], Step]] = {
     nn.Linear: _linear,
     Dense: _dense,
@@ -109,4 +123,7 @@ _STEPS: dict[type, Callable[[nn.Module], Step]] = {
     nn.Tanh: _tanh,
     nn.Identity: _identity,
     nn.Dropout: _identity,  # eval mode
+    Add: _add,
+    Multiply: _multiply,
+    Concat: _concat,
 }

@@ -69,6 +69,23 @@ def test_chains_of_supported_layers_give_the_torch_stacks_outputs(tmp_path, seed
         np.testing.assert_allclose(got, expected.numpy(), rtol=1e-5, atol=1e-6)
 
 
+def test_skip_connections_give_the_torch_stacks_outputs(tmp_path):
+    layers = [
+        {"name": "fc", "type": "Linear", "out_features": 8},
+        {"name": "act", "type": "ReLU"},
+        {"name": "residual", "type": "Add", "inputs": ["act", "x"]},
+        {"name": "gate", "type": "Tanh", "inputs": ["x"]},
+        {"name": "gated", "type": "Multiply", "inputs": ["residual", "gate"]},
+        {"name": "both", "type": "Concat", "inputs": ["gated", "fc"], "dim": -1},
+        {"name": "head", "type": "Linear", "out_features": 3},
+    ]
+    _, stack = load_stack(model_folder(tmp_path, layers))
+    x = np.random.default_rng(3).standard_normal((4, 8)).astype(np.float32)
+    (expected,) = stack(torch.from_numpy(x))
+    (got,) = NumpyPath.build(stack).forward(x)
+    np.testing.assert_allclose(got, expected.numpy(), rtol=1e-5, atol=1e-6)
+
+
 def test_every_layer_is_there_when_run(tmp_path):
     layers = [{"name": "fc", "type": "Linear", "out_features": 4}, {"name": "act", "type": "ReLU"}]
     _, stack = load_stack(model_folder(tmp_path, layers))
