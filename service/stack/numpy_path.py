@@ -22,7 +22,7 @@ from torch import nn
 
 from ..deadline import Deadline
 from .modules import Add, Concat, Dense, Multiply
-from .stack import LayerStack
+from .stack import LayerStack, run_steps
 
 Step = Callable[..., np.ndarray]
 
@@ -50,12 +50,7 @@ class NumpyPath:
 
     def run(self, *inputs: np.ndarray, deadline: Deadline | None = None) -> dict[str, np.ndarray]:
         """Every step's output (and the inputs), by name; stops between steps once `deadline` has passed."""
-        values = dict(zip(self.input_names, inputs))
-        for name, step, sources in self._steps:
-            if deadline is not None:
-                deadline.check(name)
-            values[name] = step(*[values[s] for s in sources])
-        return values
+        return run_steps(self._steps, self.input_names, inputs, deadline)
 
 
 def _step(module: nn.Module) -> Step | None:

@@ -1,6 +1,7 @@
 """LayerStack: the built model, a torch module that runs declared layers in order."""
 
 import functools
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import torch
@@ -63,9 +64,15 @@ class LayerStack(nn.Module):
 
     def run(self, *inputs: torch.Tensor, deadline: Deadline | None = None) -> dict[str, torch.Tensor]:
         """Every layer's output (and the inputs), by name; stops between layers once `deadline` has passed."""
-        values = dict(zip(self.input_names, inputs))
-        for name, forward, sources in self._steps:
-            if deadline is not None:
-                deadline.check(name)
-            values[name] = forward(*[values[s] for s in sources])
-        return values
+        return run_steps(self._steps, self.input_names, inputs, deadline)
+
+
+def run_steps(steps: list[tuple[str, Callable, tuple[str, ...]]], input_names, inputs, deadline: Deadline | None):
+    """Each step (name, function, names of the values it reads) in order: every value by name,
+    the inputs included. Between steps, stops once `deadline` has passed."""
+    values = dict(zip(input_names, inputs))
+    for name, forward, sources in steps:
+        if deadline is not None:
+            deadline.check(name)
+        values[name] = forward(*[values[s] for s in sources])
+    return values

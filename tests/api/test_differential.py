@@ -216,25 +216,25 @@ def load_reference_tensors(module: nn.Module, layer: dict, tensors: dict[str, li
             target.copy_(tensor)
 
 
-class ReferenceGraph(nn.Module):
-    """The document's layers wired as written: without `inputs`, a layer reads the one before."""
+class ReferenceGraph:
+    """The document's layers as torch.nn modules (and plain torch operations for the combinators),
+    wired as written: without `inputs`, a layer reads the one before."""
 
     def __init__(self, document: dict, tensors: dict[str, dict[str, list]]):
-        super().__init__()
         dtype = TORCH_DTYPES[document["dtype"]]
         self.layers = document["layers"]
-        self.steps = nn.ModuleList()
+        self.steps = []
         shapes = {"x": tuple(document["inputs"][0]["shape"])}
         for layer, sources in zip(self.layers, self._sources()):
             if layer["type"] in COMBINATORS:
-                module = _Combinator(COMBINATORS[layer["type"]])
+                step = COMBINATORS[layer["type"]]
             else:
-                module = reference_module(layer, shapes[sources[0]], dtype)
+                step = reference_module(layer, shapes[sources[0]], dtype).eval()
                 if layer["type"] in TENSOR_LAYERS:
-                    load_reference_tensors(module, layer, tensors[layer["name"]], dtype)
-            self.steps.append(module.eval())
+                    load_reference_tensors(step, layer, tensors[layer["name"]], dtype)
+            self.steps.append(step)
             zeros = [torch.zeros(1, *shapes[source], dtype=dtype) for source in sources]
-            shapes[layer["name"]] = tuple(module(*zeros).shape[1:])
+            shapes[layer["name"]] = tuple(step(*zeros).shape[1:])
 
     def _sources(self):
         previous = "x"
@@ -242,20 +242,11 @@ class ReferenceGraph(nn.Module):
             yield layer.get("inputs") or [previous]
             previous = layer["name"]
 
-    def forward(self, x):
+    def __call__(self, x):
         values = {"x": x}
-        for layer, sources, module in zip(self.layers, self._sources(), self.steps):
-            values[layer["name"]] = module(*[values[source] for source in sources])
+        for layer, sources, step in zip(self.layers, self._sources(), self.steps):
+            values[layer["name"]] = step(*[values[source] for source in sources])
         return values[self.layers[-1]["name"]]
-
-
-class _Combinator(nn.Module):
-    def __init__(self, operation):
-        super().__init__()
-        self.operation = operation
-
-    def forward(self, *inputs):
-        return self.operation(*inputs)
 
 
 def served_tensors(client, document: dict) -> dict[str, dict[str, list]]:
