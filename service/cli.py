@@ -50,12 +50,7 @@ def serve(models, host, port, workers):
 
 def _check_settings():
     """Fail here with one line rather than with a traceback from inside gunicorn."""
-    from . import config
-
-    try:
-        settings = config.settings()
-    except ValueError as exc:
-        raise click.ClickException(str(exc)) from None
+    settings = _settings()
     if not Path(settings["MODELS_DIR"]).is_dir():
         raise click.ClickException(f"models directory {settings['MODELS_DIR']!r} does not exist")
 
@@ -78,7 +73,7 @@ def validate(paths):
     for folder in folders:
         try:
             definition, stack = load_stack(folder, _max_parameters())
-            check_example(ServedModel(definition, stack, _server_setting("MAX_BATCH_SIZE")))
+            check_example(ServedModel(definition, stack, _settings()["MAX_BATCH_SIZE"]))
         except DefinitionError as exc:
             failures += 1
             click.echo(f"FAIL {folder.name}: {exc.message}", err=True)
@@ -284,14 +279,15 @@ def _model_folder(model: str, models: str) -> Path:
 
 def _max_parameters() -> int:
     """The server's limit, so validate and inspect refuse what serve would refuse."""
-    return _server_setting("MAX_MODEL_PARAMETERS")
+    return _settings()["MAX_MODEL_PARAMETERS"]
 
 
-def _server_setting(name: str):
+def _settings() -> dict:
+    """The server's settings from the environment, or the one-line error a bad value gives."""
     from . import config
 
     try:
-        return config.settings()[name]
+        return config.settings()
     except ValueError as exc:
         raise click.ClickException(str(exc)) from None
 
