@@ -8,7 +8,7 @@ INSTALLED := $(VENV)/.installed
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: install run test lint format system-deps clean bench
+.PHONY: install run test test-fast lint format system-deps clean bench
 
 install: $(INSTALLED)
 
@@ -31,6 +31,10 @@ run: install
 
 test: install system-deps lint
 	$(BIN)/pytest
+
+# The inner loop: unit and API tests, no server process, no browser (under a minute).
+test-fast: install
+	$(BIN)/pytest -m "not integration" -q
 
 lint: install
 	$(BIN)/ruff check .

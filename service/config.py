@@ -4,7 +4,7 @@ import math
 import os
 from collections.abc import Mapping
 
-from .stack.build import DEFAULT_MAX_PARAMETERS
+from .stack.limits import DEFAULT_MAX_PARAMETERS
 
 # Every setting, its environment variable and its default: the README's configuration table.
 SETTINGS = {
