@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ..errors import BadRequest
+from ..errors import BadRequest, clip
 from ..stack import Definition, LayerStack
 from ..stack.deadline import Deadline
 from ..stack.numpy_path import NumpyPath
@@ -84,14 +84,14 @@ class ServedModel:
         for spec in self.inputs:
             if spec.name == name:
                 return spec
-        raise BadRequest(f"model {self.name!r} has no input {name!r}; its inputs: {self._names(self.inputs)}")
+        raise BadRequest(f"model {self.name!r} has no input {clip(name)}; its inputs: {self._names(self.inputs)}")
 
     def check_outputs(self, requested: list[str]) -> None:
         known = {spec.name for spec in self.outputs}
         for name in requested:
             if name not in known:
                 raise BadRequest(
-                    f"model {self.name!r} has no output {name!r}; its outputs: {self._names(self.outputs)}"
+                    f"model {self.name!r} has no output {clip(name)}; its outputs: {self._names(self.outputs)}"
                 )
 
     def infer(self, arrays: dict[str, np.ndarray], deadline: Deadline | None = None) -> dict[str, np.ndarray]:

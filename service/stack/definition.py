@@ -8,7 +8,7 @@ from pathlib import Path
 import yaml
 from marshmallow import RAISE, ValidationError
 
-from ..errors import DefinitionError
+from ..errors import DefinitionError, join_clipped
 from .layers import LAYER_TYPES, LayerType
 from .schema import TENSOR_FIELDS, DefinitionSchema, flatten_messages
 
@@ -120,7 +120,7 @@ def load_definition(folder: Path) -> Definition:
     try:
         data = DefinitionSchema().load(document)
     except ValidationError as exc:
-        raise DefinitionError(f"{file.name}: " + "; ".join(flatten_messages(exc.messages))) from None
+        raise DefinitionError(f"{file.name}: " + join_clipped(flatten_messages(exc.messages))) from None
     if data.get("name", folder.name) != folder.name:
         raise DefinitionError(f"{file.name}: name {data['name']!r} does not match its folder {folder.name!r}")
     layers = [_layer(file, index, raw) for index, raw in enumerate(data["layers"])]
@@ -151,5 +151,5 @@ def _layer(file: Path, index: int, raw: dict) -> LayerDef:
     try:
         params = layer_type.params(unknown=RAISE).load(rest)
     except ValidationError as exc:
-        raise DefinitionError(f"{where}: " + "; ".join(flatten_messages(exc.messages))) from None
+        raise DefinitionError(f"{where}: " + join_clipped(flatten_messages(exc.messages))) from None
     return LayerDef(file.name, index, raw["name"], layer_type, raw.get("inputs"), params, tensors)

@@ -2,6 +2,7 @@
 
 from marshmallow import INCLUDE, Schema, ValidationError, fields, validate, validates, validates_schema
 
+from ..errors import cut
 from ..tensors.dtypes import INDEX_DTYPES, MODEL_DTYPES
 from .layers import LAYER_TYPES
 
@@ -102,6 +103,6 @@ def flatten_messages(messages, prefix="") -> list[str]:
         elif key == "_schema":
             path = prefix
         else:
-            path = f"{prefix}.{key}" if prefix else str(key)
+            path = f"{prefix}.{cut(str(key))}" if prefix else cut(str(key))
         lines.extend(flatten_messages(value, path))
     return lines
