@@ -137,8 +137,18 @@ class InferenceTimeout(ServiceError):
 
 
 class ModelNotReady(NotReady):
+    """Warming up: it serves soon, so a client may ask again."""
+
     def __init__(self, name: str, reason: str):
         super().__init__(f"model {name!r} is not ready: {reason}")
+
+
+class ModelUnavailable(BadRequest):
+    """Failed to load, or unloaded: nothing changes until an operator acts, so asking again is
+    pointless (400, as Triton answers; a 503 would invite retries)."""
+
+    def __init__(self, name: str, reason: str):
+        super().__init__(f"model {name!r} is unavailable: {reason}")
 
 
 class ConversionError(ServiceError):

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import orjson
 
-from ..errors import DefinitionError, ModelNotReady, UnknownModel, UnknownVersion
+from ..errors import DefinitionError, ModelNotReady, ModelUnavailable, UnknownModel, UnknownVersion
 from ..stack import load_stack
 from ..stack.limits import DEFAULT_MAX_PARAMETERS
 from .inference import check_example
@@ -178,7 +178,7 @@ class ModelRepository:
         """The model to serve, or the error a client should see."""
         entry = self.entry(name)
         if entry.model is None:
-            raise ModelNotReady(name, entry.error)
+            raise ModelUnavailable(name, entry.error)
         if version is not None and version != entry.model.version:
             raise UnknownVersion(name, version, entry.versions)
         if not entry.ready:

@@ -71,8 +71,11 @@ class Definition:
 
 
 def find_definition_file(folder: Path) -> Path:
+    """The definition file, refused if it is a symlink out of the model folder (as weights are)."""
     for name in DEFINITION_FILES:
         if (folder / name).is_file():
+            if not (folder / name).resolve().is_relative_to(folder.resolve()):
+                raise DefinitionError(f"{name}: a symlink that points outside the model folder")
             return folder / name
     raise DefinitionError(f"{folder.name}: no definition file (looked for {', '.join(DEFINITION_FILES)})")
 
@@ -117,6 +120,9 @@ def load_definition(folder: Path) -> Definition:
     document = read_document(file)
     if not isinstance(document, dict):
         raise DefinitionError(f"{file.name}: expected a mapping at the top level, got {type(document).__name__}")
+    if "inputs" not in document and "layers" not in document:
+        # not a definition at all: its keys are none of our business, and may be secrets
+        raise DefinitionError(f"{file.name}: not a model definition (it has neither inputs nor layers)")
     try:
         data = DefinitionSchema().load(document)
     except ValidationError as exc:

@@ -72,6 +72,12 @@ def symlink_outside(folder: Path):
     (folder / WEIGHTS).symlink_to(outside_file(folder))
 
 
+def definition_symlink_outside(folder: Path):
+    secrets = folder.parent / "settings.yaml"
+    secrets.write_text("db_password: hunter2\napi_key: abc\n")
+    (folder / "model.yaml").symlink_to(secrets)
+
+
 def symlink_loop(folder: Path):
     (folder / WEIGHTS).symlink_to(WEIGHTS)
 
@@ -817,6 +823,17 @@ CASES = [
         doc(FC, weights=WEIGHTS),
         ("model.yaml", "weights", "'weights.safetensors'", "outside the model folder"),
         setup=symlink_outside,
+    ),
+    Broken(
+        "definition_symlink_pointing_outside",
+        None,
+        ("model.yaml", "a symlink that points outside the model folder"),
+        setup=definition_symlink_outside,
+    ),
+    Broken(
+        "a_file_that_is_no_definition_has_its_keys_left_unquoted",
+        "db_password: hunter2\napi_key: abc\n",
+        ("model.yaml", "not a model definition (it has neither inputs nor layers)"),
     ),
     Broken(
         "weights_symlink_loop",
