@@ -4,7 +4,7 @@ import math
 import os
 from collections.abc import Mapping
 
-from .stack.limits import DEFAULT_MAX_PARAMETERS
+from .stack import limits
 
 # Every setting, its environment variable and its default: the README's configuration table.
 SETTINGS = {
@@ -12,7 +12,11 @@ SETTINGS = {
     "MODELS_DIR": ("LAYERSERVE_MODELS", "models"),
     "MAX_BATCH_SIZE": ("LAYERSERVE_MAX_BATCH_SIZE", 1024),
     "MAX_BODY_BYTES": ("LAYERSERVE_MAX_BODY_BYTES", 64 * 1024 * 1024),
-    "MAX_MODEL_PARAMETERS": ("LAYERSERVE_MAX_MODEL_PARAMETERS", DEFAULT_MAX_PARAMETERS),
+    "MAX_MODEL_PARAMETERS": ("LAYERSERVE_MAX_MODEL_PARAMETERS", limits.DEFAULT_MAX_PARAMETERS),
+    "MAX_DEFINITION_BYTES": ("LAYERSERVE_MAX_DEFINITION_BYTES", limits.DEFAULT_MAX_DEFINITION_BYTES),
+    "MAX_REQUEST_VALUES": ("LAYERSERVE_MAX_REQUEST_VALUES", limits.DEFAULT_MAX_REQUEST_VALUES),
+    "MAX_ANSWER_VALUES": ("LAYERSERVE_MAX_ANSWER_VALUES", limits.DEFAULT_MAX_ANSWER_VALUES),
+    "LOAD_TIMEOUT": ("LAYERSERVE_LOAD_TIMEOUT", limits.DEFAULT_LOAD_TIMEOUT),
     "REQUEST_LOG": ("LAYERSERVE_REQUEST_LOG", True),
     "METRICS": ("LAYERSERVE_METRICS", True),
     # set by gunicorn.conf.py for its workers: where they write their metrics ("": this process only)
@@ -72,3 +76,13 @@ def _convert(variable: str, raw: str, kind: type):
 
 def settings(environ: Mapping[str, str] = os.environ) -> dict:
     return {**defaults(), **from_environment(environ)}
+
+
+def model_limits(values: Mapping) -> limits.ModelLimits:
+    """The bounds models are loaded and served under, from the settings."""
+    return limits.ModelLimits(
+        max_parameters=values["MAX_MODEL_PARAMETERS"],
+        max_definition_bytes=values["MAX_DEFINITION_BYTES"],
+        max_request_values=values["MAX_REQUEST_VALUES"],
+        max_answer_values=values["MAX_ANSWER_VALUES"],
+    )

@@ -107,6 +107,44 @@ class DefinitionError(BadRequest):
     """A model folder that cannot be loaded: its message names the file, layer and field."""
 
 
+class LoadTimeout(DefinitionError):
+    def __init__(self, seconds: float, where: str):
+        super().__init__(
+            f"loading ran past the time limit of {seconds:g} s (LAYERSERVE_LOAD_TIMEOUT) and was abandoned {where}"
+        )
+
+
+class RequestTooLarge(PayloadTooLarge):
+    """A batch that would make more values than a request may: the answer names the largest that fits."""
+
+    def __init__(self, model: str, batch: int, what: str, needed: int, limit: int, variable: str, fits: int):
+        super().__init__(
+            f"a batch of {batch} for model {model!r} needs {needed:,} {what}, over the limit of {limit:,} "
+            f"a request may make ({variable}); the largest batch that fits is {fits}"
+        )
+
+
+class OutOfMemory(ServiceError):
+    """The machine could not allocate what a request needed: it may succeed when others finish."""
+
+    status = 503
+
+    def __init__(self, detail: str):
+        super().__init__(f"the server is short of memory now: {detail}")
+
+
+def allocation_failure(error: BaseException) -> OutOfMemory | None:
+    """An allocation that failed, as the error to answer: numpy's MemoryError says what it tried
+    ("Unable to allocate 38.1 GiB for an array with shape ..."), torch's allocator raises a
+    RuntimeError ("DefaultCPUAllocator: not enough memory: you tried to allocate ... bytes")."""
+    text = str(error).strip()
+    if isinstance(error, MemoryError):
+        return OutOfMemory(text or "an allocation failed")
+    if isinstance(error, RuntimeError) and "not enough memory" in text:
+        return OutOfMemory(text[text.find("DefaultCPUAllocator") :] if "DefaultCPUAllocator" in text else text)
+    return None
+
+
 class UnknownModel(NotFound):
     def __init__(self, name: str, known: list[str]):
         listing = ", ".join(sorted(known)) or "none"

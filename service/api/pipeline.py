@@ -10,7 +10,7 @@ import logging
 import time
 from dataclasses import dataclass, field
 
-from ..errors import BadRequest, BodyTooLarge, ServiceError, clip
+from ..errors import BadRequest, BodyTooLarge, ServiceError, allocation_failure, clip
 from ..runtime.metrics import Metrics
 from .auth import InferenceToken
 from .request_id import resolve_request_id
@@ -70,6 +70,7 @@ class RequestPipeline:
     def answer_error(self, exchange: Exchange, error: Exception) -> ErrorAnswer:
         """The one JSON error shape, {"error", "request_id"}; anything not a ServiceError is a bug:
         logged with its traceback, answered without one."""
+        error = allocation_failure(error) or error
         if isinstance(error, ServiceError):
             status, message, headers = error.status, error.message, list(error.headers)
         else:

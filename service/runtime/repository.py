@@ -2,14 +2,24 @@
 
 import hashlib
 import logging
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 
 import orjson
 
-from ..errors import DefinitionError, ModelNotReady, ModelUnavailable, UnknownModel, UnknownVersion
+from ..errors import (
+    DefinitionError,
+    LoadTimeout,
+    ModelNotReady,
+    ModelUnavailable,
+    UnknownModel,
+    UnknownVersion,
+    allocation_failure,
+)
 from ..stack import load_stack
-from ..stack.limits import DEFAULT_MAX_PARAMETERS
+from ..stack.deadline import LoadDeadline
+from ..stack.limits import DEFAULT_LIMITS, DEFAULT_LOAD_TIMEOUT, ModelLimits
 from .inference import check_example
 from .metrics import NO_METRICS, Metrics
 from .served import ServedModel
@@ -55,7 +65,8 @@ class ModelRepository:
         *,
         max_batch_size: int,
         health_sample_every: int = 0,
-        max_parameters: int = DEFAULT_MAX_PARAMETERS,
+        limits: ModelLimits = DEFAULT_LIMITS,
+        load_timeout: float = DEFAULT_LOAD_TIMEOUT,
         metrics: Metrics = NO_METRICS,
         health_dir: Path | None = None,
     ):
@@ -64,7 +75,8 @@ class ModelRepository:
         self.metrics = metrics
         self.max_batch_size = max_batch_size
         self.health_sample_every = health_sample_every
-        self.max_parameters = max_parameters
+        self.limits = limits
+        self.load_timeout = load_timeout
         self._entries: dict[str, ModelEntry] = {}
 
     def load_all(self) -> None:
@@ -107,12 +119,34 @@ class ModelRepository:
         return name
 
     def _build(self, name: str) -> ServedModel:
+        """The model, or the error that says why not, within the load's time limit."""
+        deadline = LoadDeadline.after(self.load_timeout)
+        outcome: list = []
+        loading = threading.Thread(
+            target=lambda: outcome.append(_outcome(self._load, name, deadline)), name=f"load-{name}", daemon=True
+        )
+        loading.start()
+        # A thread cannot be stopped from outside: past the deadline it is left behind, and it
+        # stops itself at its next step (the deadline is checked between layers).
+        loading.join(self.load_timeout)
+        if not outcome:
+            log.error("model %s: loading abandoned after %g s (LAYERSERVE_LOAD_TIMEOUT)", name, self.load_timeout)
+            raise LoadTimeout(self.load_timeout, "while it was still running")
+        model, error = outcome[0]
+        if error is not None:
+            raise error
+        return model
+
+    def _load(self, name: str, deadline: LoadDeadline) -> ServedModel:
         try:
-            definition, stack = load_stack(self.root / name, self.max_parameters)
+            definition, stack = load_stack(self.root / name, self.limits, deadline)
         except DefinitionError as exc:
             log.warning("model %s failed to load: %s", name, exc.message)
             raise
-        except Exception:  # a model must never take the others down; the log has the detail
+        except Exception as error:  # a model must never take the others down; the log has the detail
+            if short_of_memory := allocation_failure(error):
+                log.warning("model %s failed to load: %s", name, short_of_memory.message)
+                raise DefinitionError(short_of_memory.message) from None
             log.exception("model %s failed to load with an unexpected error", name)
             raise DefinitionError("unexpected error while loading; see the server log") from None
         model = ServedModel(
@@ -122,6 +156,7 @@ class ModelRepository:
             self.health_sample_every,
             self.metrics.for_model(name, batched=definition.dynamic_batching is not None),
             self._health_counters(name, definition.version),
+            self.limits,
         )
         try:
             check_example(model)
@@ -184,6 +219,14 @@ class ModelRepository:
         if not entry.ready:
             raise ModelNotReady(name, "warming up")
         return entry.model
+
+
+def _outcome(function, *args) -> tuple:
+    """(result, None) or (None, the exception): how a thread hands either back."""
+    try:
+        return function(*args), None
+    except Exception as error:  # noqa: BLE001 (handed to the caller, which raises it)
+        return None, error
 
 
 def _warm(name: str, model: ServedModel) -> None:
