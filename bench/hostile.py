@@ -80,6 +80,12 @@ FOLDERS = {
         "inputs: [{name: x, shape: [1, 4]}]\nlayers: [{name: grow, type: AdaptiveAvgPool1d, output_size: 100000000}]\n",
         "LAYERSERVE_MAX_REQUEST_VALUES",
     ),
+    "compute_bomb": (  # 77 billion multiply-adds for one sample: minutes of warm-up in every worker
+        "inputs: [{name: x, shape: [256, 256, 256]}]\ninit: {seed: 0}\n"
+        "layers:\n  - {name: conv, type: Conv2d, out_channels: 512, kernel_size: 3, padding: 1}\n"
+        "  - {name: pool, type: AdaptiveAvgPool2d, output_size: [1, 1]}\n",
+        "LAYERSERVE_MAX_REQUEST_MACS",
+    ),
     "deeply_nested": ("inputs: " + "[" * 5000 + "]" * 5000 + "\n", "nest"),
     "slow": (
         "inputs: [{name: x, shape: [2000]}]\ninit: {seed: 0}\nlayers:\n"

@@ -16,6 +16,7 @@ SETTINGS = {
     "MAX_DEFINITION_BYTES": ("LAYERSERVE_MAX_DEFINITION_BYTES", limits.DEFAULT_MAX_DEFINITION_BYTES),
     "MAX_REQUEST_VALUES": ("LAYERSERVE_MAX_REQUEST_VALUES", limits.DEFAULT_MAX_REQUEST_VALUES),
     "MAX_ANSWER_VALUES": ("LAYERSERVE_MAX_ANSWER_VALUES", limits.DEFAULT_MAX_ANSWER_VALUES),
+    "MAX_REQUEST_MACS": ("LAYERSERVE_MAX_REQUEST_MACS", limits.DEFAULT_MAX_REQUEST_MACS),
     "LOAD_TIMEOUT": ("LAYERSERVE_LOAD_TIMEOUT", limits.DEFAULT_LOAD_TIMEOUT),
     "REQUEST_LOG": ("LAYERSERVE_REQUEST_LOG", True),
     "METRICS": ("LAYERSERVE_METRICS", True),
@@ -85,4 +86,5 @@ def model_limits(values: Mapping) -> limits.ModelLimits:
         max_definition_bytes=values["MAX_DEFINITION_BYTES"],
         max_request_values=values["MAX_REQUEST_VALUES"],
         max_answer_values=values["MAX_ANSWER_VALUES"],
+        max_request_macs=values["MAX_REQUEST_MACS"],
     )

@@ -67,7 +67,7 @@ class ServedModel:
         self.version = str(definition.version)
         # A model may lower the server's limit, never raise it.
         self.max_batch_size = min(definition.max_batch_size or max_batch_size, max_batch_size)
-        self.budgets = [  # (what, values per sample, limit, its setting): a batch must fit in each
+        self.budgets = [  # (what, how many per sample, limit, its setting): a batch must fit in each
             (
                 "tensor values in its layers",
                 stack.sample_values,
@@ -80,6 +80,7 @@ class ServedModel:
                 limits.max_answer_values,
                 "LAYERSERVE_MAX_ANSWER_VALUES",
             ),
+            ("multiply-adds", stack.sample_macs, limits.max_request_macs, "LAYERSERVE_MAX_REQUEST_MACS"),
         ]
         self.largest_batch = min([self.max_batch_size] + [limit // max(per, 1) for _, per, limit, _ in self.budgets])
         dtype = BY_NAME[definition.dtype]

@@ -31,10 +31,11 @@ def build_stack(
         previous = layer.name
     _check_outputs(definition, shapes)
     sample_values, answer_values = _check_budget(definition, built, modules, limits)
+    sample_macs = _check_work(built, limits)
     for module, tensors in zip(modules, gather_tensors(definition, built, modules, dtype, deadline)):
         assign_tensors(module, tensors)
     stack = LayerStack(built, modules, [i.name for i in definition.inputs], definition.outputs)
-    stack.sample_values, stack.answer_values = sample_values, answer_values
+    stack.sample_values, stack.answer_values, stack.sample_macs = sample_values, answer_values, sample_macs
     return stack.eval().requires_grad_(False)
 
 
@@ -85,6 +86,20 @@ def _check_budget(definition: Definition, built: list[BuiltLayer], modules, limi
             f"limit of {limits.max_answer_values:,} an answer may carry (LAYERSERVE_MAX_ANSWER_VALUES)"
         )
     return activations, answer
+
+
+def _check_work(built: list[BuiltLayer], limits: ModelLimits) -> int:
+    """The multiply-adds one sample needs, refused past what a request may ask for: a layer cannot
+    be stopped midway, and each worker's warm-up runs a sample before it serves."""
+    total = 0
+    for layer in built:
+        total += layer.definition.type.macs(layer.params, list(layer.input_shapes), layer.output_shape)
+        if total > limits.max_request_macs:
+            raise DefinitionError(
+                f"{layer.definition.where}: one sample needs {total:,} multiply-adds up to this layer, over the "
+                f"limit of {limits.max_request_macs:,} a request may ask for (LAYERSERVE_MAX_REQUEST_MACS)"
+            )
+    return total
 
 
 def _sources(definition: Definition, layer: LayerDef, previous: str | None) -> tuple[str, ...]:

@@ -19,6 +19,11 @@ DEFAULT_MAX_REQUEST_VALUES = 64 * 1024 * 1024
 # answer near the request body limit (64 MiB) in size.
 DEFAULT_MAX_ANSWER_VALUES = 4 * 1024 * 1024
 
+# Multiply-adds one request may ask for (shape inference counts them per sample): a few seconds
+# on one core. A single layer cannot be stopped midway, and a model's warm-up in each worker runs
+# a sample several times, so a model whose single sample needs more is refused at load.
+DEFAULT_MAX_REQUEST_MACS = 20_000_000_000
+
 # Seconds a model folder may take to load (read, validate, build, load its tensors).
 DEFAULT_LOAD_TIMEOUT = 20.0
 
@@ -31,6 +36,7 @@ class ModelLimits:
     max_definition_bytes: int = DEFAULT_MAX_DEFINITION_BYTES
     max_request_values: int = DEFAULT_MAX_REQUEST_VALUES
     max_answer_values: int = DEFAULT_MAX_ANSWER_VALUES
+    max_request_macs: int = DEFAULT_MAX_REQUEST_MACS
 
 
 DEFAULT_LIMITS = ModelLimits()

@@ -6,7 +6,7 @@ import time
 import numpy as np
 import pytest
 
-from service.errors import OutOfMemory, RequestTooLarge, allocation_failure
+from service.errors import DefinitionError, OutOfMemory, RequestTooLarge, allocation_failure
 from service.runtime.repository import ModelRepository
 from service.runtime.served import ServedModel
 from service.stack import load_stack
@@ -100,3 +100,18 @@ def test_allocation_failures_become_a_503_that_says_what_was_asked(error, detail
 def test_other_errors_are_no_allocation_failure():
     assert allocation_failure(RuntimeError("mat1 and mat2 shapes cannot be multiplied")) is None
     assert allocation_failure(ValueError("not enough memory")) is None
+
+
+WIDE = "inputs: [{name: x, shape: [1000]}]\ninit: {seed: 0}\nlayers: [{name: fc, type: Linear, out_features: 1000}]\n"
+
+
+def test_a_batch_over_the_work_budget_is_refused_and_a_sample_over_it_at_load(tmp_path):
+    folder = folder_with(tmp_path, "wide", WIDE)  # 1,000,000 multiply-adds a sample
+    model = served(folder, ModelLimits(max_request_macs=10_000_000))
+    assert model.largest_batch == 10
+    with pytest.raises(RequestTooLarge, match="needs 11,000,000 multiply-adds, .*LAYERSERVE_MAX_REQUEST_MACS.* is 10$"):
+        model.check_budgets(11)
+    with pytest.raises(
+        DefinitionError, match="one sample needs 1,000,000 multiply-adds up to this layer, over the lim"
+    ):
+        load_stack(folder, ModelLimits(max_request_macs=999_999))
