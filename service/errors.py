@@ -136,12 +136,13 @@ class OutOfMemory(ServiceError):
 def allocation_failure(error: BaseException) -> OutOfMemory | None:
     """An allocation that failed, as the error to answer: numpy's MemoryError says what it tried
     ("Unable to allocate 38.1 GiB for an array with shape ..."), torch's allocator raises a
-    RuntimeError ("DefaultCPUAllocator: not enough memory: you tried to allocate ... bytes")."""
+    RuntimeError ("DefaultCPUAllocator: not enough memory: you tried to allocate ... bytes", or
+    "can't allocate memory" when the system refuses the mapping)."""
     text = str(error).strip()
     if isinstance(error, MemoryError):
         return OutOfMemory(text or "an allocation failed")
-    if isinstance(error, RuntimeError) and "not enough memory" in text:
-        return OutOfMemory(text[text.find("DefaultCPUAllocator") :] if "DefaultCPUAllocator" in text else text)
+    if isinstance(error, RuntimeError) and "DefaultCPUAllocator" in text:
+        return OutOfMemory(text[text.find("DefaultCPUAllocator") :])
     return None
 
 

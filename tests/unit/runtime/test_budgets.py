@@ -88,6 +88,14 @@ def test_a_load_within_its_time_limit_serves(tmp_path):
             ),
             "DefaultCPUAllocator: not enough memory: you tried to allocate 40960000000 bytes.",
         ),
+        (
+            RuntimeError(
+                "[enforce fail at alloc_cpu.cpp:127] err == 0. DefaultCPUAllocator: can't allocate memory: you "
+                "tried to allocate 40960000000 bytes. Error code 12 (Cannot allocate memory)"
+            ),
+            "DefaultCPUAllocator: can't allocate memory: you tried to allocate 40960000000 bytes. Error code 12 "
+            "(Cannot allocate memory)",
+        ),
     ],
 )
 def test_allocation_failures_become_a_503_that_says_what_was_asked(error, detail):
@@ -99,7 +107,7 @@ def test_allocation_failures_become_a_503_that_says_what_was_asked(error, detail
 
 def test_other_errors_are_no_allocation_failure():
     assert allocation_failure(RuntimeError("mat1 and mat2 shapes cannot be multiplied")) is None
-    assert allocation_failure(ValueError("not enough memory")) is None
+    assert allocation_failure(ValueError("DefaultCPUAllocator: not enough memory")) is None
 
 
 WIDE = "inputs: [{name: x, shape: [1000]}]\ninit: {seed: 0}\nlayers: [{name: fc, type: Linear, out_features: 1000}]\n"
