@@ -29,7 +29,7 @@ from .schemas import InferRequestSchema, InferResponseSchema
 log = logging.getLogger(__name__)
 
 RULES = ("/v2/models/<name>/infer", "/v2/models/<name>/versions/<version>/infer")
-INFER_PATH = re.compile(r"^/v2/models/(?P<name>[^/]+)(?:/versions/(?P<version>[^/]+))?/infer$")
+INFER_PATH = re.compile(r"^/v2/models/(?P<name>[^/]+)(?:/versions/(?P<version>[^/]+))?/infer/?$")  # slash: like Flask
 _BINARY_ENVIRON_KEY = "HTTP_" + BINARY_HEADER.upper().replace("-", "_")
 _STATUS_LINES = {code: f"{code} {reason.upper()}" for code, reason in HTTP_STATUS_CODES.items()}
 

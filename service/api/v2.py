@@ -1,5 +1,7 @@
 """Open Inference Protocol (KServe V2) endpoints: health, metadata, readiness, inference."""
 
+from flask import current_app
+
 from .. import __version__
 from ..errors import NotReady
 from . import MODEL, MODEL_VERSION, repository
@@ -18,12 +20,14 @@ blp = Blueprint("v2", __name__, url_prefix="/v2", description="Open Inference Pr
 @blp.route("")
 @blp.response(200, ServerMetadataSchema)
 def server_metadata():
-    """Server name, version and protocol extensions."""
-    return {
-        "name": "layerserve",
-        "version": __version__,
-        "extensions": ["binary_tensor_data", "model_repository", "layers", "trace"],
-    }
+    """Server name, version and the protocol extensions it serves."""
+    return {"name": "layerserve", "version": __version__, "extensions": extensions()}
+
+
+def extensions() -> list[str]:
+    """The repository extension only when its endpoints are enabled (an admin token is set)."""
+    enabled = current_app.extensions["layerserve.admin_token"].enabled
+    return ["binary_tensor_data", *(["model_repository"] if enabled else []), "layers", "trace"]
 
 
 @blp.route("/health/live")
