@@ -32,10 +32,10 @@ $(DEV_INSTALLED): $(INSTALLED)
 
 # Tools the tests drive as real programs (Debian packages): docker-compose, nginx (in front of
 # two real instances, on loopback), and the headless Chromium at /usr/bin/chromium that the
-# browser tests launch (never a downloaded browser).
+# browser tests launch (never a downloaded browser); jq for the docs examples.
 system-deps:
-	@{ command -v docker-compose && test -x /usr/sbin/nginx && test -x /usr/bin/chromium; } >/dev/null || \
-		{ apt-get update && apt-get install -y --no-install-recommends docker-compose nginx chromium; }
+	@{ command -v docker-compose && command -v jq && test -x /usr/sbin/nginx && test -x /usr/bin/chromium; } >/dev/null || \
+		{ apt-get update && apt-get install -y --no-install-recommends docker-compose jq nginx chromium; }
 
 run: install
 	$(BIN)/layerserve serve --models models --host $(HOST) --port $(PORT)
