@@ -8,7 +8,7 @@ INSTALLED := $(VENV)/.installed
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: install install-dev run test lint format docs system-deps clean bench
+.PHONY: install install-dev run test test-fast lint format docs system-deps clean bench
 
 # `make install` (what `make run` uses): the runtime dependencies only. `make install-dev`
 # (what `make test`, `make lint` and `make docs` use) adds the dev extras: test tools, the
@@ -42,6 +42,10 @@ run: install
 
 test: install-dev system-deps lint
 	$(BIN)/pytest
+
+# The inner loop: unit and API tests, no server process, no browser (under a minute).
+test-fast: install-dev
+	$(BIN)/pytest -m "not integration" -q
 
 lint: install-dev
 	$(BIN)/ruff check .

@@ -7,10 +7,14 @@ from flask import Flask
 
 from . import config
 from .api import init_api
+from .api.auth import AdminToken, InferenceToken
+from .api.pipeline import RequestPipeline
+from .api.request_log import RequestLog
+from .api.services import Services
 from .explorer import register_explorer
-from .metrics import NO_METRICS, Metrics
-from .reload import SharedModelState, WorkerSync
-from .repository import ModelRepository
+from .runtime.metrics import NO_METRICS, Metrics
+from .runtime.repository import ModelRepository
+from .server.reload import SharedModelState, WorkerSync
 
 
 def create_app(test_config: dict | None = None) -> Flask:
@@ -26,17 +30,16 @@ def create_app(test_config: dict | None = None) -> Flask:
     app.url_map.strict_slashes = False
     app.config.from_mapping(config.settings(), DEFER_WARM_UP=False)
     app.config.from_mapping(test_config or {})
-    app.config["MAX_CONTENT_LENGTH"] = app.config["MAX_BODY_BYTES"]
     logging.basicConfig(level=app.config["LOG_LEVEL"].upper())
 
     metrics = Metrics(app.config["METRICS_DIR"]) if app.config["METRICS"] else NO_METRICS
     repository = ModelRepository(
         Path(app.config["MODELS_DIR"]),
-        app.config["MAX_BATCH_SIZE"],
-        app.config["HEALTH_SAMPLE_EVERY"],
-        app.config["MAX_MODEL_PARAMETERS"],
-        metrics,
-        _health_dir(app.config["METRICS_DIR"]),
+        max_batch_size=app.config["MAX_BATCH_SIZE"],
+        health_sample_every=app.config["HEALTH_SAMPLE_EVERY"],
+        max_parameters=app.config["MAX_MODEL_PARAMETERS"],
+        metrics=metrics,
+        health_dir=_health_dir(app.config["METRICS_DIR"]),
     )
     repository.load_all()
     metrics.watch_models(repository)
@@ -45,10 +48,13 @@ def create_app(test_config: dict | None = None) -> Flask:
     if not app.config["DEFER_WARM_UP"]:
         repository.warm_up()
         sync.start(watch=False)  # one process: nobody else to follow
-    app.extensions["layerserve"] = repository
-    app.extensions["layerserve.sync"] = sync
-    app.extensions["layerserve.metrics"] = metrics
-    init_api(app)
+    pipeline = RequestPipeline(
+        request_log=RequestLog(app.config["REQUEST_LOG"]),
+        metrics=metrics,
+        inference_token=InferenceToken(app.config["INFER_TOKEN"]),
+        max_body_bytes=app.config["MAX_BODY_BYTES"],
+    )
+    init_api(app, Services(repository, sync, metrics, pipeline, AdminToken(app.config["ADMIN_TOKEN"])))
     register_explorer(app)
     return app
 

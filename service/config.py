@@ -5,7 +5,7 @@ import os
 from collections.abc import Mapping
 from typing import NamedTuple
 
-from .stack.build import DEFAULT_MAX_PARAMETERS
+from .stack.limits import DEFAULT_MAX_PARAMETERS
 
 
 class Setting(NamedTuple):

@@ -1,7 +1,5 @@
 """Open Inference Protocol (KServe V2) endpoints: health, metadata, readiness, inference."""
 
-from flask import current_app
-
 from .. import __version__
 from ..errors import NotReady
 from . import MODEL, MODEL_VERSION, repository
@@ -13,6 +11,7 @@ from .schemas import (
     ModelReadySchema,
     ServerMetadataSchema,
 )
+from .services import services
 
 blp = Blueprint("v2", __name__, url_prefix="/v2", description="Open Inference Protocol (KServe V2)")
 
@@ -26,7 +25,7 @@ def server_metadata():
 
 def extensions() -> list[str]:
     """The repository extension only when its endpoints are enabled (an admin token is set)."""
-    enabled = current_app.extensions["layerserve.admin_token"].enabled
+    enabled = services().admin_token.enabled
     return ["binary_tensor_data", *(["model_repository"] if enabled else []), "layers", "trace"]
 
 

@@ -2,7 +2,7 @@
 
 from marshmallow import INCLUDE, Schema, ValidationError, fields, validate, validates, validates_schema
 
-from ..dtypes import INDEX_DTYPES, MODEL_DTYPES
+from ..tensors.dtypes import INDEX_DTYPES, MODEL_DTYPES
 
 NAME_PATTERN = r"^[A-Za-z_][A-Za-z0-9_]*$"
 _name = validate.Regexp(NAME_PATTERN, error="must be letters, digits and underscores, not starting with a digit")
