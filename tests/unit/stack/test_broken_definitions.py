@@ -1054,4 +1054,4 @@ def test_an_inline_tensor_is_measured_against_its_shape_before_it_is_read(tmp_pa
     )
     with pytest.raises(DefinitionError) as caught:
         load_stack(folder)
-    assert f"model.yaml: layer 'fc' (#0, Linear): {fragment}" in caught.value.message
+    assert f"model.yaml line 2: layer 'fc' (#0, Linear): {fragment}" in caught.value.message
