@@ -25,6 +25,7 @@ SETTINGS = {
     # process settings (gunicorn.conf.py)
     "HOST": ("LAYERSERVE_HOST", "127.0.0.1"),
     "PORT": ("LAYERSERVE_PORT", 8000),
+    "GRPC_PORT": ("LAYERSERVE_GRPC_PORT", 0),  # 0: no gRPC; otherwise every worker serves it there too
     "WORKERS": ("LAYERSERVE_WORKERS", 2),
     "THREADS": ("LAYERSERVE_THREADS", 8),
     "ACTIVE_REQUESTS": ("LAYERSERVE_ACTIVE_REQUESTS", 1),
@@ -47,8 +48,8 @@ def from_environment(environ: Mapping[str, str] = os.environ) -> dict:
     return values
 
 
-# 0 means "any free port" and "never sample"; everywhere else it is a mistake.
-_ZERO_ALLOWED = ("LAYERSERVE_PORT", "LAYERSERVE_HEALTH_SAMPLE_EVERY")
+# 0 means "any free port", "no gRPC" and "never sample"; everywhere else it is a mistake.
+_ZERO_ALLOWED = ("LAYERSERVE_PORT", "LAYERSERVE_GRPC_PORT", "LAYERSERVE_HEALTH_SAMPLE_EVERY")
 _BOOLEANS = {"1": True, "true": True, "yes": True, "on": True, "0": False, "false": False, "no": False, "off": False}
 
 
