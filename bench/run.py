@@ -285,6 +285,7 @@ def measure_memory(args, payloads, log_dir: Path, weights_dir: Path) -> list[dic
         ("layerserve 1 worker", lambda: servers.layerserve(1, log_dir, "memory")),
         ("layerserve 2 workers", lambda: servers.layerserve(2, log_dir, "memory")),
         ("layerserve 4 workers", lambda: servers.layerserve(4, log_dir, "memory")),
+        ("layerserve 2 workers, gRPC on", lambda: servers.layerserve(2, log_dir, "memory-grpc", grpc=True)),
         ("plain 2 workers", lambda: servers.plain(log_dir, "memory", weights_dir)),
     ]
     if not args.skip_naive:

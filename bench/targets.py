@@ -71,10 +71,12 @@ def _memory_verdicts(memory: list[dict] | None) -> list[dict]:
         scaling = pss["layerserve 4 workers"] / pss["layerserve 1 worker"]
         figures = f"{pss['layerserve 4 workers']:,.0f} / {pss['layerserve 1 worker']:,.0f} MiB = {scaling:.2f}×"
         verdicts.append(_verdict(f"4 workers ≤ {MEMORY_SCALING}× 1 worker", "memory", figures, scaling <= 1.6))
-    if "layerserve 2 workers" in pss and "plain 2 workers" in pss:
-        ours, theirs = pss["layerserve 2 workers"], pss["plain 2 workers"]
-        figures = f"{ours:,.0f} vs {theirs:,.0f} MiB PSS"
-        verdicts.append(_verdict("2 workers below the plain app's 2", "memory", figures, ours < theirs))
+    for label in ("layerserve 2 workers", "layerserve 2 workers, gRPC on"):
+        if label in pss and "plain 2 workers" in pss:
+            ours, theirs = pss[label], pss["plain 2 workers"]
+            figures = f"{ours:,.0f} vs {theirs:,.0f} MiB PSS"
+            row = "memory" + label.removeprefix("layerserve 2 workers")
+            verdicts.append(_verdict("2 workers below the plain app's 2", row, figures, ours < theirs))
     return verdicts
 
 
