@@ -148,6 +148,7 @@ def grpc_answer(server, model: str, payload: Payload) -> dict:
 def _answer(target: str, model: str, case_id: str) -> dict:
     import grpc
     import numpy as np
+
     from service.grpc_api import grpc_predict_v2_pb2 as pb
 
     options = [("grpc.max_receive_message_length", MAX_MESSAGE_BYTES)]
