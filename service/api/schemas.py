@@ -137,6 +137,12 @@ class LayerSchema(Schema):
     index = fields.Integer()
     name = fields.String()
     type = fields.String()
+    family = fields.String(
+        metadata={
+            "description": "linear, bilinear, convolution, activation, normalization, pooling, shape, "
+            "identity, lookup or combination (GET /v2/layer-types)"
+        }
+    )
     hyperparameters = fields.Dict()
     inputs = fields.List(fields.String())
     input_shapes = fields.List(fields.List(fields.Integer()))
@@ -176,6 +182,28 @@ class LayersSchema(Schema):
             "activations and combinators, one thread) or torch"
         }
     )
+
+
+class HyperparameterSchema(Schema):
+    name = fields.String()
+    required = fields.Boolean()
+    default = fields.Raw(metadata={"description": "absent when required"})
+
+
+class LayerTypeSchema(Schema):
+    name = fields.String()
+    family = fields.String()
+    inputs = fields.Integer(metadata={"description": "how many inputs it reads (at least this many when variadic)"})
+    variadic = fields.Boolean()
+    hyperparameters = fields.List(fields.Nested(HyperparameterSchema))
+    shape_rule = fields.String(metadata={"description": "types with the same rule give the same output shape"})
+    numpy_step = fields.Boolean(metadata={"description": "served by the numpy path when every layer has one"})
+    trace_steps = fields.List(fields.String(), metadata={"description": "the steps a trace shows inside it, in order"})
+    health = fields.Boolean(metadata={"description": "true when its neurons are counted dead or saturated"})
+
+
+class LayerTypesSchema(Schema):
+    layer_types = fields.List(fields.Nested(LayerTypeSchema))
 
 
 class LayerQuerySchema(Schema):
@@ -244,6 +272,12 @@ class TracedLayerSchema(Schema):
     index = fields.Integer()
     name = fields.String()
     type = fields.String()
+    family = fields.String(
+        metadata={
+            "description": "linear, bilinear, convolution, activation, normalization, pooling, shape, "
+            "identity, lookup or combination (GET /v2/layer-types)"
+        }
+    )
     inputs = fields.List(fields.String())
     input_shapes = fields.List(fields.List(fields.Integer()))
     output = fields.Nested(BoundedTensorSchema)

@@ -44,6 +44,7 @@ def describe_layer(index: int, built: BuiltLayer, module: nn.Module, values: boo
         "index": index,
         "name": built.name,
         "type": built.definition.type.name,
+        "family": built.definition.type.family,
         "hyperparameters": built.params,
         "inputs": list(built.sources),
         "input_shapes": [[-1, *shape] for shape in built.input_shapes],

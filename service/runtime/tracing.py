@@ -5,15 +5,12 @@ is what the definition says; its outputs agree with /infer to float tolerance.
 """
 
 import torch
-import torch.nn.functional as F
 
 from ..stack.deadline import Deadline
 from ..stack.health_rules import summarize
 from ..tensors.codec import output_tensor
 from .inference import decode_inputs
 from .served import ServedModel, use_torch_threads_here
-
-LINEAR_STEPS = ("Linear", "Dense")
 
 
 def trace(model: ServedModel, request: dict, max_values: int, deadline: Deadline | None = None) -> dict:
@@ -49,26 +46,18 @@ def _layer(index, built, module, arguments, output, max_values) -> dict:
         "index": index,
         "name": built.name,
         "type": kind.name,
+        "family": kind.family,
         "inputs": list(built.sources),
         "input_shapes": [list(a.shape) for a in arguments],
         "output": bounded(output, max_values),
         "stats": statistics(output),
     }
-    if kind.name in LINEAR_STEPS:
-        described["steps"] = _linear_steps(kind.name, module, arguments[0], output, max_values)
+    if kind.trace is not None:
+        steps = kind.trace(module, arguments, output)
+        described["steps"] = [{"name": step.name, **bounded(step.value, max_values)} for step in steps]
     if built.health is not None:
         described["health"] = summarize(built.health, built.health.hits(output), output.shape[0], max_values)
     return described
-
-
-def _linear_steps(kind: str, module, x, output, max_values) -> list[dict]:
-    """x·W before the bias, the bias, then their sum: the dense layer as a person computes it."""
-    product = x @ module.weight if kind == "Dense" else F.linear(x, module.weight)
-    steps = [{"name": "product", **bounded(product, max_values)}]
-    if module.bias is not None:
-        steps.append({"name": "bias", **bounded(module.bias, max_values)})
-    steps.append({"name": "output", **bounded(output, max_values)})
-    return steps
 
 
 def bounded(tensor: torch.Tensor, max_values: int) -> dict:

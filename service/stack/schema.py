@@ -38,6 +38,29 @@ class DynamicBatchingSchema(Schema):
     preferred_batch_size = fields.List(fields.Integer(strict=True, validate=validate.Range(min=1)), load_default=list)
 
 
+class KnownLayerType(validate.OneOf):
+    """OneOf over the registry as it is when a definition is read, not when this module was imported."""
+
+    def __init__(self):
+        super().__init__([])
+
+    @property
+    def choices(self):
+        return sorted(LAYER_TYPES)
+
+    @choices.setter
+    def choices(self, value):
+        pass  # always the registry's
+
+    @property
+    def choices_text(self):
+        return ", ".join(self.choices)
+
+    @choices_text.setter
+    def choices_text(self, value):
+        pass
+
+
 class LayerSchema(Schema):
     """The fields every layer has; the rest are its type's hyper-parameters and inline tensors."""
 
@@ -45,7 +68,7 @@ class LayerSchema(Schema):
         unknown = INCLUDE
 
     name = fields.String(required=True, validate=_name)
-    type = fields.String(required=True, validate=validate.OneOf(sorted(LAYER_TYPES)))
+    type = fields.String(required=True, validate=KnownLayerType())
     inputs = fields.List(fields.String(), validate=validate.Length(min=1))
 
 
