@@ -11,12 +11,12 @@ import { linePlot, scatterPlot } from './plots.js';
 
 const CURVE_SAMPLES = 200;
 const GRID_SIDE = 11;
-const ACTIVATIONS = new Set(['ReLU', 'LeakyReLU', 'Sigmoid', 'Tanh', 'GELU', 'SiLU', 'ELU', 'Softplus', 'Hardtanh', 'Mish']);
-const LINEAR_TYPES = new Set(['Linear', 'Dense']);
 const MAX_EXTRA_TRACES = 12;
 
 const sameShape = (a, b) => a.length === b.length && a.every((size, axis) => size === b[axis]);
-const isActivation = (layer) => Boolean(layer.health) || ACTIVATIONS.has(layer.type);
+// What a layer is comes from the server's layer registry (each traced layer's `family`).
+const isActivation = (layer) => layer.family === 'activation';
+const isLinear = (layer) => layer.family === 'linear';
 
 function linspace(low, high, count) {
   return Array.from({ length: count }, (_, index) => low + ((high - low) * index) / (count - 1));
@@ -163,7 +163,7 @@ async function gridPictures(metadata) {
     for (const [column, x] of linspace(-1, 1, GRID_SIDE).entries()) grid.push({ x, y, row, column, color: gridColor(column, GRID_SIDE - 1 - row) });
   }
   const traced = await trace(metadata.name, batchInput(input, grid.map((cell) => [cell.x, cell.y])));
-  const linearIndex = traced.layers.findIndex((layer) => LINEAR_TYPES.has(layer.type) && layer.inputs.includes(input.name));
+  const linearIndex = traced.layers.findIndex((layer) => isLinear(layer) && layer.inputs.includes(input.name));
   const linear = traced.layers[linearIndex === -1 ? 0 : linearIndex];
   const activation = traced.layers.find((layer) => layer.index > linear.index && isActivation(layer) && layer.inputs.includes(linear.name));
   const figures = [
