@@ -1,6 +1,6 @@
 """Request and response schemas of the HTTP API: they validate bodies and generate /openapi.json."""
 
-from marshmallow import Schema, fields, validate
+from marshmallow import INCLUDE, Schema, fields, validate
 
 # Dimensions are int64, as numpy's; the bound also puts the limit in /openapi.json.
 _shape = fields.List(fields.Integer(strict=True, validate=validate.Range(min=0, max=2**63 - 1)), required=True)
@@ -144,6 +144,10 @@ class LayerDescriptionSchema(Schema):
         }
     )
     hyperparameters = fields.Dict()
+    formula = fields.String(metadata={"description": "an activation's formula, with its hyper-parameters"})
+    weight_layout = fields.String(
+        metadata={"description": "how the weight is laid out: neurons × inputs (Linear) or inputs × neurons (Dense)"}
+    )
     inputs = fields.List(fields.String())
     input_shapes = fields.List(fields.List(fields.Integer()))
     output_shape = fields.List(fields.Integer())
@@ -200,6 +204,8 @@ class LayerTypeSchema(Schema):
     numpy_step = fields.Boolean(metadata={"description": "served by the numpy path when every layer has one"})
     trace_steps = fields.List(fields.String(), metadata={"description": "the steps a trace shows inside it, in order"})
     health = fields.Boolean(metadata={"description": "true when its neurons are counted dead or saturated"})
+    formula = fields.String(metadata={"description": "an activation's formula, with its hyper-parameters"})
+    weight_layout = fields.String()
 
 
 class LayerTypesSchema(Schema):
@@ -248,7 +254,63 @@ class StatisticsSchema(Schema):
 
 
 class StepSchema(BoundedTensorSchema):
-    name = fields.String(metadata={"description": "product (x·W), bias, or output"})
+    name = fields.String(
+        metadata={
+            "description": "Linear, Dense: terms ([batch, out, in], each xᵢ·wᵢⱼ; sent when in × out ≤ 4096 or "
+            "parameters.terms is true), product, bias, output. LayerNorm, BatchNorm1d: mean, variance, "
+            "normalized, output. RMSNorm: rms, normalized, output. GET /v2/layer-types lists each type's steps."
+        }
+    )
+    label = fields.String(
+        metadata={"description": "the step as written by hand: x·Wᵀ (Linear), x·W (Dense), √(mean(x²) + eps), …"}
+    )
+    running = fields.Boolean(
+        metadata={"description": "true for statistics kept from training (BatchNorm1d in eval), not from this batch"}
+    )
+
+
+class TraceParametersSchema(Schema):
+    """What a trace may be asked beyond an infer request: more detail, and what-if overrides."""
+
+    class Meta:
+        unknown = INCLUDE  # the infer request's own parameters pass through
+
+    terms = StrictBoolean(
+        metadata={"description": "true: send Linear/Dense terms for every size (bounded by max_values); false: never"}
+    )
+    weights = fields.Dict(
+        keys=fields.String(),
+        values=fields.Raw(),
+        metadata={
+            "description": "what if: {'<layer>.<parameter>': nested numbers} replaces a tensor for this request "
+            "only (same shape; at most LAYERSERVE_TRACE_MAX_VALUES values)",
+            "example": {"linear.weight": [[0, 1], [1, 0]]},
+        },
+    )
+    activations = fields.Dict(
+        keys=fields.String(),
+        values=fields.String(),
+        metadata={
+            "description": "what if: {'<layer>': '<type>'} runs an activation as another one-input activation "
+            "with the same shape rule (default hyper-parameters), for this request only",
+            "example": {"act": "Sigmoid"},
+        },
+    )
+
+
+class TraceRequestSchema(InferRequestSchema):
+    parameters = fields.Nested(TraceParametersSchema)
+
+
+class OverridesSchema(Schema):
+    weights = fields.Dict(
+        keys=fields.String(), values=fields.List(fields.Integer()), metadata={"description": "replaced tensors' shapes"}
+    )
+    activations = fields.Dict(
+        keys=fields.String(),
+        values=fields.Dict(keys=fields.String(), values=fields.String()),
+        metadata={"description": "{'<layer>': {'declared': type, 'used': type}}"},
+    )
 
 
 class LayerHealthSchema(Schema):
@@ -284,6 +346,9 @@ class TracedLayerSchema(Schema):
     stats = fields.Nested(StatisticsSchema)
     steps = fields.List(fields.Nested(StepSchema))
     health = fields.Nested(LayerHealthSchema)
+    formula = fields.String(metadata={"description": "an activation's formula, with its hyper-parameters"})
+    declared_type = fields.String(metadata={"description": "the definition's type, when a what-if swapped it"})
+    overridden = fields.List(fields.String(), metadata={"description": "its tensors a what-if replaced"})
 
 
 class TraceResponseSchema(Schema):
@@ -291,6 +356,7 @@ class TraceResponseSchema(Schema):
     model_version = fields.String()
     id = fields.String()
     max_values = fields.Integer()
+    overrides = fields.Nested(OverridesSchema, metadata={"description": "the what-if this trace ran with"})
     inputs = fields.List(fields.Nested(TracedInputSchema))
     layers = fields.List(fields.Nested(TracedLayerSchema))
     outputs = fields.List(fields.Nested(ResponseTensorSchema))

@@ -62,8 +62,10 @@ class LayerType:
     passes_through: bool = False  # in eval mode its output is its input (dropped from the serving path)
     affine: Callable[[nn.Module], fusion_rules.Affine] | None = None  # as y = x·Wᵀ + b: merges with its neighbours
     scale_shift: Callable[[nn.Module, Shape], fusion_rules.Affine | None] | None = None  # folds into an affine step
-    # inside a layer: the trace's steps
+    # inside a layer: the trace's steps, and how people write the layer down
     trace: trace_steps.StepRule | None = None
+    formula: str | Callable[[dict], str] | None = None  # an activation's; "{name}" stands for a hyper-parameter
+    weight_layout: str | None = None  # how its weight matrix is laid out, as the explorer draws it
     # torch.nn → definition
     input_shape: Callable[[dict], Shape | None] | None = None  # a first layer's per-sample input shape
     unservable: Callable[[nn.Module], str | None] | None = None  # a module setting eval-mode serving cannot honour
@@ -87,7 +89,17 @@ class LayerType:
         }
         if self.health is not None:
             described["health"] = True
+        if self.formula is not None:
+            described["formula"] = self.formula_for({name: name for name in self.params().fields})
+        if self.weight_layout is not None:
+            described["weight_layout"] = self.weight_layout
         return described
+
+    def formula_for(self, params: dict) -> str | None:
+        """The formula with this layer's hyper-parameters in it."""
+        if self.formula is None:
+            return None
+        return self.formula(params) if callable(self.formula) else self.formula.format(**params)
 
 
 def _hyperparameter(name: str, field: fields.Field) -> dict:
@@ -439,6 +451,12 @@ def _activation(name, module, params=NoParams, infer=same_shape, **rules):
     return LayerType(name, module, params, infer, family="activation", **rules)
 
 
+def _gelu_formula(params: dict) -> str:
+    if params["approximate"] == "tanh":
+        return "x/2·(1 + tanh(√(2/π)·(x + 0.044715·x³)))"
+    return "x·Φ(x), Φ the standard normal CDF"
+
+
 def _always(rule: HealthRule) -> Callable[[dict], HealthRule]:
     return lambda params: rule
 
@@ -488,6 +506,7 @@ LAYER_TYPES: dict[str, LayerType] = {
             numpy_step=numpy_steps.linear,
             affine=fusion_rules.linear_affine,
             trace=trace_steps.LINEAR,
+            weight_layout="neurons × inputs",
             input_shape=input_shape_from("in_features"),
         ),
         _with_fan_in(
@@ -501,6 +520,7 @@ LAYER_TYPES: dict[str, LayerType] = {
             numpy_step=numpy_steps.dense,
             affine=fusion_rules.dense_affine,
             trace=trace_steps.DENSE,
+            weight_layout="inputs × neurons",
             input_shape=input_shape_from("in_features"),
         ),
         _with_fan_in(
@@ -509,34 +529,85 @@ LAYER_TYPES: dict[str, LayerType] = {
         _with_fan_in("Conv1d", nn.Conv1d, conv_params(1), conv(1), "convolution", conv_fan_in, conv_macs),
         _with_fan_in("Conv2d", nn.Conv2d, conv_params(2), conv(2), "convolution", conv_fan_in, conv_macs),
         # activations, element by element
-        _activation("ReLU", nn.ReLU, health=_always(ZERO), numpy_step=numpy_steps.relu),
-        _activation("ReLU6", nn.ReLU6, health=_always(clamp(0.0, 6.0))),
-        _activation("LeakyReLU", nn.LeakyReLU, LeakyReLUParams, numpy_step=numpy_steps.leaky_relu),
-        _activation("RReLU", nn.RReLU, RReLUParams),  # eval mode: the fixed slope (lower + upper) / 2
-        _activation("PReLU", nn.PReLU, PReLUParams, prelu, has_tensors=True, seed=filled_with("init")),
-        _activation("Threshold", nn.Threshold, ThresholdParams, health=lambda p: dead_at(p["value"])),
-        _activation("Hardtanh", nn.Hardtanh, HardtanhParams, health=lambda p: clamp(p["min_val"], p["max_val"])),
-        _activation("Hardsigmoid", nn.Hardsigmoid, health=_always(clamp(0.0, 1.0))),
-        _activation("Hardswish", nn.Hardswish),
-        _activation("Hardshrink", nn.Hardshrink, ShrinkParams, health=_always(ZERO)),
-        _activation("Softshrink", nn.Softshrink, SoftshrinkParams, health=_always(ZERO)),
-        _activation("Tanhshrink", nn.Tanhshrink),
-        _activation("Sigmoid", nn.Sigmoid, health=_always(saturation(0.0, 1.0))),
-        _activation("LogSigmoid", nn.LogSigmoid),
-        _activation("Tanh", nn.Tanh, health=_always(saturation(-1.0, 1.0)), numpy_step=numpy_steps.tanh),
-        _activation("Softsign", nn.Softsign, health=_always(saturation(-1.0, 1.0))),
-        _activation("GELU", nn.GELU, GELUParams),
-        _activation("SiLU", nn.SiLU),
-        _activation("Mish", nn.Mish),
-        _activation("ELU", nn.ELU, ELUParams),
-        _activation("CELU", nn.CELU, CELUParams),
-        _activation("SELU", nn.SELU),
-        _activation("Softplus", nn.Softplus, SoftplusParams),
+        _activation("ReLU", nn.ReLU, health=_always(ZERO), numpy_step=numpy_steps.relu, formula="max(0, x)"),
+        _activation("ReLU6", nn.ReLU6, health=_always(clamp(0.0, 6.0)), formula="min(max(0, x), 6)"),
+        _activation(
+            "LeakyReLU",
+            nn.LeakyReLU,
+            LeakyReLUParams,
+            numpy_step=numpy_steps.leaky_relu,
+            formula="max(0, x) + {negative_slope}·min(0, x)",
+        ),
+        _activation(  # eval mode: the fixed slope (lower + upper) / 2
+            "RReLU", nn.RReLU, RReLUParams, formula="max(0, x) + ({lower} + {upper})/2·min(0, x)"
+        ),
+        _activation(
+            "PReLU",
+            nn.PReLU,
+            PReLUParams,
+            prelu,
+            has_tensors=True,
+            seed=filled_with("init"),
+            formula="max(0, x) + a·min(0, x), a: its weight",
+        ),
+        _activation(
+            "Threshold",
+            nn.Threshold,
+            ThresholdParams,
+            health=lambda p: dead_at(p["value"]),
+            formula="x if x > {threshold}, else {value}",
+        ),
+        _activation(
+            "Hardtanh",
+            nn.Hardtanh,
+            HardtanhParams,
+            health=lambda p: clamp(p["min_val"], p["max_val"]),
+            formula="min(max({min_val}, x), {max_val})",
+        ),
+        _activation(
+            "Hardsigmoid", nn.Hardsigmoid, health=_always(clamp(0.0, 1.0)), formula="min(max(0, x/6 + 1/2), 1)"
+        ),
+        _activation("Hardswish", nn.Hardswish, formula="x·min(max(0, x + 3), 6) / 6"),
+        _activation(
+            "Hardshrink", nn.Hardshrink, ShrinkParams, health=_always(ZERO), formula="x if |x| > {lambd}, else 0"
+        ),
+        _activation(
+            "Softshrink",
+            nn.Softshrink,
+            SoftshrinkParams,
+            health=_always(ZERO),
+            formula="x − {lambd} if x > {lambd}, x + {lambd} if x < −{lambd}, else 0",
+        ),
+        _activation("Tanhshrink", nn.Tanhshrink, formula="x − tanh(x)"),
+        _activation("Sigmoid", nn.Sigmoid, health=_always(saturation(0.0, 1.0)), formula="1 / (1 + exp(−x))"),
+        _activation("LogSigmoid", nn.LogSigmoid, formula="log(1 / (1 + exp(−x)))"),
+        _activation(
+            "Tanh",
+            nn.Tanh,
+            health=_always(saturation(-1.0, 1.0)),
+            numpy_step=numpy_steps.tanh,
+            formula="(exp(x) − exp(−x)) / (exp(x) + exp(−x))",
+        ),
+        _activation("Softsign", nn.Softsign, health=_always(saturation(-1.0, 1.0)), formula="x / (1 + |x|)"),
+        _activation("GELU", nn.GELU, GELUParams, formula=_gelu_formula),
+        _activation("SiLU", nn.SiLU, formula="x / (1 + exp(−x))"),
+        _activation("Mish", nn.Mish, formula="x·tanh(log(1 + exp(x)))"),
+        _activation("ELU", nn.ELU, ELUParams, formula="x if x > 0, else {alpha}·(exp(x) − 1)"),
+        _activation("CELU", nn.CELU, CELUParams, formula="max(0, x) + min(0, {alpha}·(exp(x / {alpha}) − 1))"),
+        _activation("SELU", nn.SELU, formula="1.0507·(max(0, x) + min(0, 1.67326·(exp(x) − 1)))"),
+        _activation(
+            "Softplus",
+            nn.Softplus,
+            SoftplusParams,
+            formula="log(1 + exp({beta}·x)) / {beta}, or x where {beta}·x > {threshold}",
+        ),
         # along a dimension
-        _activation("Softmax", nn.Softmax, DimParams, **_ALONG_DIM),
-        _activation("Softmin", nn.Softmin, DimParams, **_ALONG_DIM),
-        _activation("LogSoftmax", nn.LogSoftmax, DimParams, **_ALONG_DIM),
-        _activation("GLU", nn.GLU, DimParams, glu),
+        _activation("Softmax", nn.Softmax, DimParams, formula="exp(xᵢ) / Σⱼ exp(xⱼ) along dim {dim}", **_ALONG_DIM),
+        _activation("Softmin", nn.Softmin, DimParams, formula="exp(−xᵢ) / Σⱼ exp(−xⱼ) along dim {dim}", **_ALONG_DIM),
+        _activation(
+            "LogSoftmax", nn.LogSoftmax, DimParams, formula="xᵢ − log Σⱼ exp(xⱼ) along dim {dim}", **_ALONG_DIM
+        ),
+        _activation("GLU", nn.GLU, DimParams, glu, formula="a / (1 + exp(−b)), a and b the halves along dim {dim}"),
         # shapes
         LayerType(
             "Identity",
@@ -565,6 +636,7 @@ LAYER_TYPES: dict[str, LayerType] = {
             BatchNormParams,
             batch_norm,
             scale_shift=fusion_rules.batch_norm_scale_shift,
+            trace=trace_steps.BATCH_NORM,
             input_shape=input_shape_from("num_features"),
             unservable=conversion_rules.batch_norm_without_running_stats,
         ),
@@ -576,8 +648,22 @@ LAYER_TYPES: dict[str, LayerType] = {
             input_shape=input_shape_from("num_features"),
         ),
         _norm("GroupNorm", nn.GroupNorm, GroupNormParams, group_norm),
-        _norm("LayerNorm", nn.LayerNorm, LayerNormParams, normalized, input_shape=input_shape_from("normalized_shape")),
-        _norm("RMSNorm", nn.RMSNorm, RMSNormParams, normalized, input_shape=input_shape_from("normalized_shape")),
+        _norm(
+            "LayerNorm",
+            nn.LayerNorm,
+            LayerNormParams,
+            normalized,
+            trace=trace_steps.LAYER_NORM,
+            input_shape=input_shape_from("normalized_shape"),
+        ),
+        _norm(
+            "RMSNorm",
+            nn.RMSNorm,
+            RMSNormParams,
+            normalized,
+            trace=trace_steps.RMS_NORM,
+            input_shape=input_shape_from("normalized_shape"),
+        ),
         # pooling
         _pool(
             "MaxPool1d", nn.MaxPool1d, max_pool_params(1), pool(1), unservable=conversion_rules.pool_returning_indices

@@ -43,10 +43,11 @@ SCALE = LayerType(
     family="activation",
     macs=elementwise_macs,
     numpy_step=_scale_step,
-    trace=StepRule(("factor", "output"), lambda module, inputs, output: [
-        TraceStep("factor", torch.tensor(module.factor)),
-        TraceStep("output", output),
+    trace=StepRule(("factor", "output"), lambda module, inputs, output, options: [
+        TraceStep("factor", torch.tensor(module.factor), "a"),
+        TraceStep("output", output, "a·x"),
     ]),
+    formula="{factor}·x",
 )  # fmt: skip
 
 SCALED = "inputs: [{name: x, shape: [2]}]\nlayers:\n  - {name: triple, type: Scale, factor: 3.0}\n"
@@ -83,6 +84,7 @@ def test_a_registered_type_is_traced_with_its_own_steps(client):
     (layer,) = response.get_json()["layers"]
     assert (layer["type"], layer["family"]) == ("Scale", "activation")
     assert [(step["name"], step["data"]) for step in layer["steps"]] == [("factor", [3.0]), ("output", [3.0, -6.0])]
+    assert layer["formula"] == "3.0·x"
 
 
 def test_a_registered_type_is_described(client):
