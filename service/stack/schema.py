@@ -3,7 +3,6 @@
 from marshmallow import INCLUDE, Schema, ValidationError, fields, validate, validates, validates_schema
 
 from ..tensors.dtypes import INDEX_DTYPES, MODEL_DTYPES
-from .layers import LAYER_TYPES
 
 NAME_PATTERN = r"^[A-Za-z_][A-Za-z0-9_]*$"
 _name = validate.Regexp(NAME_PATTERN, error="must be letters, digits and underscores, not starting with a digit")
@@ -38,29 +37,6 @@ class DynamicBatchingSchema(Schema):
     preferred_batch_size = fields.List(fields.Integer(strict=True, validate=validate.Range(min=1)), load_default=list)
 
 
-class KnownLayerType(validate.OneOf):
-    """OneOf over the registry as it is when a definition is read, not when this module was imported."""
-
-    def __init__(self):
-        super().__init__([])
-
-    @property
-    def choices(self):
-        return sorted(LAYER_TYPES)
-
-    @choices.setter
-    def choices(self, value):
-        pass  # always the registry's
-
-    @property
-    def choices_text(self):
-        return ", ".join(self.choices)
-
-    @choices_text.setter
-    def choices_text(self, value):
-        pass
-
-
 class LayerSchema(Schema):
     """The fields every layer has; the rest are its type's hyper-parameters and inline tensors."""
 
@@ -68,7 +44,7 @@ class LayerSchema(Schema):
         unknown = INCLUDE
 
     name = fields.String(required=True, validate=_name)
-    type = fields.String(required=True, validate=KnownLayerType())
+    type = fields.String(required=True)  # one of LAYER_TYPES: checked by load_definition, with a suggestion
     inputs = fields.List(fields.String(), validate=validate.Length(min=1))
 
 
