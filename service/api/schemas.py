@@ -340,14 +340,14 @@ class TracedLayerSchema(Schema):
             "identity, lookup or combination (GET /v2/layer-types)"
         }
     )
+    declared_type = fields.String(metadata={"description": "the definition's type, when a what-if swapped it"})
+    formula = fields.String(metadata={"description": "an activation's formula, with its hyper-parameters"})
     inputs = fields.List(fields.String())
     input_shapes = fields.List(fields.List(fields.Integer()))
     output = fields.Nested(BoundedTensorSchema)
     stats = fields.Nested(StatisticsSchema)
     steps = fields.List(fields.Nested(StepSchema))
     health = fields.Nested(LayerHealthSchema)
-    formula = fields.String(metadata={"description": "an activation's formula, with its hyper-parameters"})
-    declared_type = fields.String(metadata={"description": "the definition's type, when a what-if swapped it"})
     overridden = fields.List(fields.String(), metadata={"description": "its tensors a what-if replaced"})
 
 
