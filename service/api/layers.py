@@ -3,9 +3,10 @@
 from flask import request
 
 from ..runtime.describe import describe_layers, describe_one
+from ..stack.layers import LAYER_TYPES
 from . import MODEL, MODEL_VERSION, repository
 from .parsing import Blueprint
-from .schemas import LayerQuerySchema, LayersSchema, OneLayerSchema
+from .schemas import LayerQuerySchema, LayersSchema, LayerTypesSchema, OneLayerSchema
 from .services import services
 
 blp = Blueprint("layers", __name__, url_prefix="/v2", description="Layers of a model, in order")
@@ -29,3 +30,10 @@ def one_layer(query, name, ref, version=None):
     if query["values"]:
         services().pipeline.check_inference_token(request.headers.get("Authorization"))
     return describe_one(repository().get(name, version), ref, values=query["values"])
+
+
+@blp.route("/layer-types")
+@blp.response(200, LayerTypesSchema)
+def layer_types():
+    """The layer registry: every type a definition may use, with its hyper-parameters and rules."""
+    return {"layer_types": [LAYER_TYPES[name].describe() for name in sorted(LAYER_TYPES)]}
