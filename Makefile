@@ -1,5 +1,6 @@
 # layerserve: `make run` serves models/ on http://127.0.0.1:8000, `make test` runs the suite.
-# Both set up everything they need from scratch (a virtualenv in .venv, torch pinned in constraints.txt).
+# Both set up everything they need from scratch (a virtualenv in .venv, every dependency pinned in
+# constraints.txt, the lock that the image uses too).
 
 PYTHON ?= python3
 VENV := .venv
@@ -8,7 +9,7 @@ INSTALLED := $(VENV)/.installed
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: install run test lint format system-deps clean bench
+.PHONY: install run test lint format system-deps clean bench lock
 
 install: $(INSTALLED)
 
@@ -18,6 +19,15 @@ $(INSTALLED): pyproject.toml constraints.txt
 	$(BIN)/pip install --quiet -c constraints.txt torch==2.13.0
 	$(BIN)/pip install --quiet -c constraints.txt -e '.[dev]'
 	touch $@
+
+# constraints.txt pins every dependency, the extras included (dev, export, train): pip-tools compiles
+# it from pyproject.toml and the hand-chosen pins in constraints.in. Run after changing either;
+# LOCK_ARGS=--upgrade moves every pin to the newest release the ranges allow.
+LOCK_ARGS ?=
+lock: install
+	$(BIN)/pip install --quiet pip-tools==7.6.2
+	$(BIN)/pip-compile --quiet --all-extras --strip-extras --no-emit-index-url --no-emit-find-links \
+		--annotation-style line --constraint constraints.in --output-file constraints.txt $(LOCK_ARGS) pyproject.toml
 
 # Tools the tests drive as real programs (Debian packages): docker-compose, nginx (in front of
 # two real instances, on loopback), and the headless Chromium at /usr/bin/chromium that the
