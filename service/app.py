@@ -11,6 +11,7 @@ from .explorer import register_explorer
 from .metrics import NO_METRICS, Metrics
 from .reload import SharedModelState, WorkerSync
 from .repository import ModelRepository
+from .repository_poll import RepositoryPoller
 
 
 def create_app(test_config: dict | None = None) -> Flask:
@@ -18,7 +19,7 @@ def create_app(test_config: dict | None = None) -> Flask:
 
     With DEFER_WARM_UP the caller warms the models up and starts following hot reloads later:
     gunicorn does it in each worker, because torch compute in the master would not survive the
-    fork, and neither would a watcher thread.
+    fork, and neither would a watcher or poller thread.
     """
     app = Flask(__name__)
     app.config.from_mapping(config.settings(), DEFER_WARM_UP=False)
@@ -39,11 +40,16 @@ def create_app(test_config: dict | None = None) -> Flask:
     metrics.watch_models(repository)
     # made here, before gunicorn forks: every worker shares it (see reload.py)
     sync = WorkerSync(repository, SharedModelState(), confirm_timeout_s=app.config["TIMEOUT"])
+    poll_s = app.config["REPOSITORY_POLL_S"]
+    poller = RepositoryPoller(sync, poll_s) if poll_s else None
     if not app.config["DEFER_WARM_UP"]:
         repository.warm_up()
         sync.start(watch=False)  # one process: nobody else to follow
+        if poller:
+            poller.start()
     app.extensions["layerserve"] = repository
     app.extensions["layerserve.sync"] = sync
+    app.extensions["layerserve.poll"] = poller
     app.extensions["layerserve.metrics"] = metrics
     init_api(app)
     register_explorer(app)

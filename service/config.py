@@ -22,6 +22,7 @@ SETTINGS = {
     "INFER_TIMEOUT": ("LAYERSERVE_INFER_TIMEOUT", 30.0),
     "ADMIN_TOKEN": ("LAYERSERVE_ADMIN_TOKEN", ""),  # empty: the repository endpoints are disabled
     "INFER_TOKEN": ("LAYERSERVE_INFER_TOKEN", ""),  # empty: inference needs no token
+    "REPOSITORY_POLL_S": ("LAYERSERVE_REPOSITORY_POLL_S", 0.0),  # 0: off; see repository_poll.py
     # process settings (gunicorn.conf.py)
     "HOST": ("LAYERSERVE_HOST", "127.0.0.1"),
     "PORT": ("LAYERSERVE_PORT", 8000),
@@ -47,8 +48,8 @@ def from_environment(environ: Mapping[str, str] = os.environ) -> dict:
     return values
 
 
-# 0 means "any free port" and "never sample"; everywhere else it is a mistake.
-_ZERO_ALLOWED = ("LAYERSERVE_PORT", "LAYERSERVE_HEALTH_SAMPLE_EVERY")
+# 0 means "any free port", "never sample" and "do not poll"; everywhere else it is a mistake.
+_ZERO_ALLOWED = ("LAYERSERVE_PORT", "LAYERSERVE_HEALTH_SAMPLE_EVERY", "LAYERSERVE_REPOSITORY_POLL_S")
 _BOOLEANS = {"1": True, "true": True, "yes": True, "on": True, "0": False, "false": False, "no": False, "off": False}
 
 

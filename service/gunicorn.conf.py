@@ -73,6 +73,8 @@ def post_worker_init(worker):
     worker.wsgi.extensions["layerserve.sync"].start(watch=True)
     worker.wsgi.extensions["layerserve"].warm_up()
     worker.log.info("worker %s warmed up its models", worker.pid)
+    if poller := worker.wsgi.extensions["layerserve.poll"]:
+        poller.start()  # LAYERSERVE_REPOSITORY_POLL_S: one worker at a time polls
 
 
 def child_exit(server, worker):
