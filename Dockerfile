@@ -1,34 +1,64 @@
 # layerserve: serves the model folders in /models over the Open Inference Protocol on port 8000.
-FROM python:3.11-slim
+#
+# `docker build -t layerserve .` builds on python:3.11-slim, with torch from PyTorch's CPU index
+# and everything else from PyPI, at the versions of the lock (requirements.txt, compiled from
+# constraints.txt). Build arguments change where things come from (docs/deployment.md):
+#   BASE_IMAGE     any image with python3 (3.11+) and its venv module, a local Debian one say
+#   TORCH_FROM     pip's options for torch; the default keeps the multi-GB CUDA build out
+#   PACKAGES_FROM  pip's options for the rest; empty: PyPI
+# With a directory of wheels given as the build context `wheels` (`--build-context
+# wheels=DIR`), "--no-index --find-links /wheels" for both installs everything from it.
+ARG BASE_IMAGE=python:3.11-slim
+
+# Empty unless `--build-context wheels=DIR` replaces it with a directory of wheels.
+FROM scratch AS wheels
+
+FROM ${BASE_IMAGE} AS build
+ARG TORCH_FROM="--index-url https://download.pytorch.org/whl/cpu"
+ARG PACKAGES_FROM=""
+ENV PIP_DISABLE_PIP_VERSION_CHECK=1 \
+    PIP_NO_CACHE_DIR=1
+RUN python3 -m venv /opt/layerserve
+WORKDIR /src
+COPY constraints.txt requirements.txt ./
+
+# Word splitting of the pip options is wanted. torch alone in its own layer: the largest
+# download, rebuilt only when the lock changes; then the other dependencies; then the code.
+# hadolint ignore=SC2086
+RUN --mount=type=bind,from=wheels,target=/wheels \
+    /opt/layerserve/bin/pip install $TORCH_FROM -c constraints.txt torch==2.13.0
+# hadolint ignore=SC2086,DL3059
+RUN --mount=type=bind,from=wheels,target=/wheels \
+    /opt/layerserve/bin/pip install $PACKAGES_FROM -r requirements.txt
+
+COPY pyproject.toml README.md ./
+COPY service/ service/
+COPY client/ client/
+# hadolint ignore=SC2086
+RUN --mount=type=bind,from=wheels,target=/wheels \
+    /opt/layerserve/bin/pip install $PACKAGES_FROM --no-deps .
+
+FROM ${BASE_IMAGE}
 
 ENV PYTHONDONTWRITEBYTECODE=1 \
     PYTHONUNBUFFERED=1 \
-    PIP_DISABLE_PIP_VERSION_CHECK=1
+    PATH=/opt/layerserve/bin:$PATH
 
 RUN groupadd --system --gid 10001 layerserve \
     && useradd --system --no-log-init --uid 10001 --gid layerserve --create-home --shell /usr/sbin/nologin layerserve
 
-WORKDIR /app
-
-# torch alone in its own layer: the largest download, rebuilt only when its pin changes.
-# The CPU index keeps the multi-GB CUDA build out of the image.
-RUN pip install --no-cache-dir torch==2.13.0 --index-url https://download.pytorch.org/whl/cpu
-
-COPY pyproject.toml README.md constraints.txt ./
-COPY service/ service/
-COPY client/ client/
-RUN pip install --no-cache-dir -c constraints.txt .
-
+COPY --from=build /opt/layerserve /opt/layerserve
 COPY models/ /models/
 
 USER 10001:10001
+WORKDIR /home/layerserve
 
 ENV LAYERSERVE_MODELS=/models \
     LAYERSERVE_HOST=0.0.0.0 \
     LAYERSERVE_PORT=8000
 EXPOSE 8000
 
-# slim has no curl; urlopen raises (exit 1) on a refused connection or a 503.
+# Neither base has curl; urlopen raises (exit 1) on a refused connection or a 503.
 HEALTHCHECK --interval=10s --timeout=3s --start-period=20s --retries=5 \
     CMD ["python", "-c", "import urllib.request; urllib.request.urlopen('http://127.0.0.1:8000/v2/health/ready', timeout=2)"]
 

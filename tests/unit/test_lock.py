@@ -1,5 +1,6 @@
 """constraints.txt, the lock: it pins every dependency of every extra, inside pyproject's ranges,
-with the hand-chosen pins of constraints.in, and never the CUDA build of torch."""
+with the hand-chosen pins of constraints.in, and never the CUDA build of torch. requirements.txt,
+what the image installs, is its runtime part."""
 
 import tomllib
 from pathlib import Path
@@ -50,6 +51,16 @@ def test_torch_is_the_cpu_build_and_nothing_of_cuda_is_locked():
     assert not [name for name in LOCK if name.startswith(("nvidia-", "triton", "cuda"))]
 
 
+def test_the_image_requirements_are_the_runtime_part_of_the_lock():
+    runtime = pins(ROOT / "requirements.txt")
+    assert runtime.items() <= LOCK.items()
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    assert {canonicalize_name(Requirement(text).name) for text in project["dependencies"]} <= runtime.keys()
+    assert "pytest" not in runtime and "onnx" not in runtime  # no extra
+
+
 def test_the_makefile_and_the_image_install_with_the_lock():
     assert "-c constraints.txt" in (ROOT / "Makefile").read_text()
-    assert "-c constraints.txt" in (ROOT / "Dockerfile").read_text()
+    dockerfile = (ROOT / "Dockerfile").read_text()
+    assert "-c constraints.txt torch==2.13.0" in dockerfile
+    assert "-r requirements.txt" in dockerfile
