@@ -23,7 +23,7 @@ WORKDIR /src
 COPY constraints.txt requirements.txt ./
 
 # Word splitting of the pip options is wanted. torch alone in its own layer: the largest
-# download, rebuilt only when the lock changes; then the other dependencies; then the code.
+# download, rebuilt only when the lock changes; then the other dependencies.
 # hadolint ignore=SC2086
 RUN --mount=type=bind,from=wheels,target=/wheels \
     /opt/layerserve/bin/pip install $TORCH_FROM -c constraints.txt torch==2.13.0
@@ -31,24 +31,29 @@ RUN --mount=type=bind,from=wheels,target=/wheels \
 RUN --mount=type=bind,from=wheels,target=/wheels \
     /opt/layerserve/bin/pip install $PACKAGES_FROM -r requirements.txt
 
-COPY pyproject.toml README.md ./
-COPY service/ service/
-COPY client/ client/
-# hadolint ignore=SC2086
-RUN --mount=type=bind,from=wheels,target=/wheels \
-    /opt/layerserve/bin/pip install $PACKAGES_FROM --no-deps .
-
 FROM ${BASE_IMAGE}
+ARG PACKAGES_FROM=""
 
 ENV PYTHONDONTWRITEBYTECODE=1 \
     PYTHONUNBUFFERED=1 \
+    PIP_DISABLE_PIP_VERSION_CHECK=1 \
+    PIP_NO_CACHE_DIR=1 \
     PATH=/opt/layerserve/bin:$PATH
 
 RUN groupadd --system --gid 10001 layerserve \
     && useradd --system --no-log-init --uid 10001 --gid layerserve --create-home --shell /usr/sbin/nologin layerserve
 
+# The dependencies, unchanged unless the lock changes; then the models and the code, so a code
+# change rebuilds only the layers from here on.
 COPY --from=build /opt/layerserve /opt/layerserve
 COPY models/ /models/
+COPY pyproject.toml README.md /src/
+COPY service/ /src/service/
+COPY client/ /src/client/
+# layerserve itself; its dependencies are pinned above.
+# hadolint ignore=SC2086,DL3013
+RUN --mount=type=bind,from=wheels,target=/wheels \
+    pip install $PACKAGES_FROM --no-deps /src
 
 USER 10001:10001
 WORKDIR /home/layerserve
