@@ -9,7 +9,7 @@ INSTALLED := $(VENV)/.installed
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: install run test lint format system-deps clean bench lock image compose-up compose-down
+.PHONY: install run test test-fast lint format system-deps clean bench lock image compose-up compose-down
 
 install: $(INSTALLED)
 
@@ -60,6 +60,10 @@ run: install
 
 test: install system-deps lint
 	$(BIN)/pytest
+
+# The inner loop: unit and API tests, no server process, no browser (under a minute).
+test-fast: install
+	$(BIN)/pytest -m "not integration" -q
 
 lint: install
 	$(BIN)/ruff check .

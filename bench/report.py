@@ -70,7 +70,7 @@ def header(results: dict) -> str:
         f"- runs: {options.get('rounds', 1)} rounds of {options['duration']} s per measurement, the servers "
         "compared taking turns, in reverse order every other round (a 1 s warm-up before the first); req/s, p50 and p99 are medians of the rounds, "
         "a ratio's range in parentheses is its lowest and highest round; wrk -t min(c, 4) -c c",
-        "- servers: layerserve with 2 workers (gthread-based, service/worker.py), naive with 2 sync workers, "
+        "- servers: layerserve with 2 workers (gthread-based, service/server/worker.py), naive with 2 sync workers, "
         "1 torch thread per worker",
     ]
     return "\n".join(lines)

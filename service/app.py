@@ -7,11 +7,14 @@ from flask import Flask
 
 from . import config
 from .api import init_api
+from .api.auth import AdminToken, InferenceToken
+from .api.pipeline import RequestPipeline
+from .api.request_log import RequestLog
+from .api.services import Services
 from .explorer import register_explorer
-from .metrics import NO_METRICS, Metrics
-from .reload import SharedModelState, WorkerSync
-from .repository import ModelRepository
-from .repository_poll import RepositoryPoller
+from .runtime.metrics import NO_METRICS, Metrics
+from .runtime.repository import ModelRepository
+from .server.reload import SharedModelState, WorkerSync
 
 
 def create_app(test_config: dict | None = None) -> Flask:
@@ -19,39 +22,36 @@ def create_app(test_config: dict | None = None) -> Flask:
 
     With DEFER_WARM_UP the caller warms the models up and starts following hot reloads later:
     gunicorn does it in each worker, because torch compute in the master would not survive the
-    fork, and neither would a watcher or poller thread.
+    fork, and neither would a watcher thread.
     """
     app = Flask(__name__)
     app.config.from_mapping(config.settings(), DEFER_WARM_UP=False)
     app.config.from_mapping(test_config or {})
-    app.config["MAX_CONTENT_LENGTH"] = app.config["MAX_BODY_BYTES"]
     logging.basicConfig(level=app.config["LOG_LEVEL"].upper())
 
     metrics = Metrics(app.config["METRICS_DIR"]) if app.config["METRICS"] else NO_METRICS
     repository = ModelRepository(
         Path(app.config["MODELS_DIR"]),
-        app.config["MAX_BATCH_SIZE"],
-        app.config["HEALTH_SAMPLE_EVERY"],
-        app.config["MAX_MODEL_PARAMETERS"],
-        metrics,
-        _health_dir(app.config["METRICS_DIR"]),
+        max_batch_size=app.config["MAX_BATCH_SIZE"],
+        health_sample_every=app.config["HEALTH_SAMPLE_EVERY"],
+        max_parameters=app.config["MAX_MODEL_PARAMETERS"],
+        metrics=metrics,
+        health_dir=_health_dir(app.config["METRICS_DIR"]),
     )
     repository.load_all()
     metrics.watch_models(repository)
     # made here, before gunicorn forks: every worker shares it (see reload.py)
     sync = WorkerSync(repository, SharedModelState(), confirm_timeout_s=app.config["TIMEOUT"])
-    poll_s = app.config["REPOSITORY_POLL_S"]
-    poller = RepositoryPoller(sync, poll_s) if poll_s else None
     if not app.config["DEFER_WARM_UP"]:
         repository.warm_up()
         sync.start(watch=False)  # one process: nobody else to follow
-        if poller:
-            poller.start()
-    app.extensions["layerserve"] = repository
-    app.extensions["layerserve.sync"] = sync
-    app.extensions["layerserve.poll"] = poller
-    app.extensions["layerserve.metrics"] = metrics
-    init_api(app)
+    pipeline = RequestPipeline(
+        request_log=RequestLog(app.config["REQUEST_LOG"]),
+        metrics=metrics,
+        inference_token=InferenceToken(app.config["INFER_TOKEN"]),
+        max_body_bytes=app.config["MAX_BODY_BYTES"],
+    )
+    init_api(app, Services(repository, sync, metrics, pipeline, AdminToken(app.config["ADMIN_TOKEN"])))
     register_explorer(app)
     return app
 

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import click
 
-GUNICORN_CONFIG = Path(__file__).with_name("gunicorn.conf.py")
+GUNICORN_CONFIG = Path(__file__).parent / "server" / "gunicorn.conf.py"
 
 # Read by glibc and MKL when the process starts, so set before gunicorn runs (an operator's
 # own values win). Each worker thread would otherwise get its own malloc arena, and MKL keeps
@@ -60,8 +60,8 @@ def _check_settings():
 def validate(paths):
     """Check model folders without serving: PATHS are model folders or a models directory (default: models)."""
     from .errors import DefinitionError
-    from .inference import check_example
-    from .served import ServedModel
+    from .runtime.inference import check_example
+    from .runtime.served import ServedModel
     from .stack import load_stack
 
     if not paths and not Path("models").is_dir():
@@ -93,9 +93,9 @@ def inspect(model, models):
 
     MODEL is a model folder, or the name of one in the models directory.
     """
-    from .describe import describe_layers
     from .errors import DefinitionError
-    from .served import ServedModel
+    from .runtime.describe import describe_layers
+    from .runtime.served import ServedModel
     from .stack import load_stack
 
     folder = _model_folder(model, models)
@@ -119,7 +119,7 @@ def predict(model, file, url, timeout):
     """
     from layerserve_client import Client, LayerserveError
 
-    from .input_files import read_inputs
+    from .tensors.input_files import read_inputs
 
     try:
         inputs = read_inputs(file)

@@ -4,7 +4,7 @@ import math
 import os
 from collections.abc import Mapping
 
-from .stack.build import DEFAULT_MAX_PARAMETERS
+from .stack.limits import DEFAULT_MAX_PARAMETERS
 
 # Every setting, its environment variable and its default: the README's configuration table.
 SETTINGS = {
@@ -22,7 +22,7 @@ SETTINGS = {
     "INFER_TIMEOUT": ("LAYERSERVE_INFER_TIMEOUT", 30.0),
     "ADMIN_TOKEN": ("LAYERSERVE_ADMIN_TOKEN", ""),  # empty: the repository endpoints are disabled
     "INFER_TOKEN": ("LAYERSERVE_INFER_TOKEN", ""),  # empty: inference needs no token
-    "REPOSITORY_POLL_S": ("LAYERSERVE_REPOSITORY_POLL_S", 0.0),  # 0: off; see repository_poll.py
+    "REPOSITORY_POLL_S": ("LAYERSERVE_REPOSITORY_POLL_S", 0.0),  # 0: off; see server/repository_poll.py
     # process settings (gunicorn.conf.py)
     "HOST": ("LAYERSERVE_HOST", "127.0.0.1"),
     "PORT": ("LAYERSERVE_PORT", 8000),

@@ -16,6 +16,14 @@ class BadRequest(ServiceError):
     status = 400
 
 
+class HttpError(ServiceError):
+    """A client error found by the HTTP layer itself (werkzeug), with its own status."""
+
+    def __init__(self, message: str, status: int):
+        super().__init__(message)
+        self.status = status
+
+
 class NotFound(ServiceError):
     status = 404
 

@@ -1,21 +1,22 @@
-"""The HTTP API: one blueprint per protocol, errors in one place, the OpenAPI document."""
+"""The HTTP API: one blueprint per protocol, one request pipeline, errors in one place, the OpenAPI document.
+
+May import: runtime, tensors, stack, service.errors. The server (gunicorn) is wired in by the app
+factory; the API never imports it.
+"""
 
 import functools
-import time
 
-from flask import Flask, current_app, g, request
+from flask import Flask, g, request
 from flask_smorest import Api
 
 from .. import __version__
-from ..repository import ModelRepository
+from ..runtime.repository import ModelRepository
 from . import request_id
-from .auth import AdminToken, InferenceToken
-from .errors import register_error_handlers
+from .error_handlers import register_error_handlers
 from .infer_route import InferRoute, document_infer_route
 from .json_provider import OrjsonProvider
-from .request_id import resolve_request_id
-from .request_log import RequestLog
 from .schemas import ErrorSchema
+from .services import EXTENSION_KEY, Services, services
 
 # Every per-model route exists in both forms.
 MODEL = "/models/<name>"
@@ -26,8 +27,8 @@ class LayerserveApi(Api):
     ERROR_SCHEMA = ErrorSchema  # documents the body error_response really sends
 
 
-def repository(app: Flask | None = None) -> ModelRepository:
-    return (app or current_app).extensions["layerserve"]
+def repository() -> ModelRepository:
+    return services().repository
 
 
 # Inference served by Flask views (V2 infer is served by InferRoute), and their protocol label.
@@ -40,15 +41,16 @@ def inference_token_required(view):
 
     @functools.wraps(view)
     def checked(*args, **kwargs):
-        current_app.extensions["layerserve.inference_token"].check(request.headers.get("Authorization"))
+        services().pipeline.check_inference_token(request.headers.get("Authorization"))
         return view(*args, **kwargs)
 
     return checked
 
 
-def init_api(app: Flask) -> None:
-    from . import docs, layers, metrics, model_repository, trace, v1, v2
+def init_api(app: Flask, parts: Services) -> None:
+    from . import docs, layers, metrics_endpoint, model_repository, trace, v1, v2
 
+    app.extensions[EXTENSION_KEY] = parts
     app.config.update(
         API_TITLE="layerserve",
         API_VERSION=__version__,
@@ -62,43 +64,28 @@ def init_api(app: Flask) -> None:
     api.spec.components.security_scheme("bearer", {"type": "http", "scheme": "bearer"})
     for blueprint in (v2.blp, layers.blp, trace.blp, v1.blp, model_repository.blp):
         api.register_blueprint(blueprint)
-    app.extensions["layerserve.admin_token"] = AdminToken(app.config["ADMIN_TOKEN"])
-    inference_token = app.extensions["layerserve.inference_token"] = InferenceToken(app.config["INFER_TOKEN"])
     document_infer_route(api)
     app.register_blueprint(docs.blp)  # Swagger UI's files; not an API operation
     register_error_handlers(app)
     if app.config["METRICS"]:
-        api.register_blueprint(metrics.blp)
-    request_log = RequestLog(app.config["REQUEST_LOG"])
-    app.extensions["layerserve.request_log"] = request_log
+        api.register_blueprint(metrics_endpoint.blp)
     app.wsgi_app = InferRoute(
-        app.wsgi_app,
-        repository(app),
-        app.config["MAX_CONTENT_LENGTH"],
-        request_log,
-        app.extensions["layerserve.metrics"],
-        inference_token,
-        app.config["INFER_TIMEOUT"],
+        app.wsgi_app, repository=parts.repository, pipeline=parts.pipeline, infer_timeout=app.config["INFER_TIMEOUT"]
     )
     app.before_request(_start_request)
     app.after_request(_finish_request)
 
 
 def _start_request():
-    g.started = time.perf_counter()
-    g.request_id = resolve_request_id(request.headers.get(request_id.HEADER))
+    g.exchange = services().pipeline.begin(request.method, request.path, request.headers.get(request_id.HEADER))
 
 
 def _finish_request(response):
-    response.headers[request_id.HEADER] = g.get("request_id", "")
-    started = g.get("started", time.perf_counter())
-    model = (request.view_args or {}).get("name")
-    current_app.extensions["layerserve.request_log"].write(
-        g.request_id, request.method, request.path, response.status_code, started, model=model, error=g.get("error")
-    )
-    protocol = INFERENCE_ENDPOINTS.get(request.endpoint)
-    if protocol is not None:
-        current_app.extensions["layerserve.metrics"].inference_request(
-            model, protocol, response.status_code, time.perf_counter() - started
-        )
+    exchange = g.get("exchange")
+    if exchange is None:  # failed before the first hook ran (e.g. routing in a test client)
+        exchange = g.exchange = services().pipeline.begin(request.method, request.path, None)
+    response.headers[request_id.HEADER] = exchange.request_id
+    exchange.details.setdefault("model", (request.view_args or {}).get("name"))
+    exchange.protocol = INFERENCE_ENDPOINTS.get(request.endpoint)
+    services().pipeline.finish(exchange, response.status_code)
     return response

@@ -3,7 +3,7 @@
 import orjson
 from flask.json.provider import JSONProvider
 
-from ..codec import encode_json
+from ..tensors.codec import encode_json
 
 
 class OrjsonProvider(JSONProvider):

@@ -1,6 +1,6 @@
 """Layer endpoints: what each layer of a model is, its wiring, shapes and parameters."""
 
-from ..describe import describe_layers, describe_one
+from ..runtime.describe import describe_layers, describe_one
 from . import MODEL, MODEL_VERSION, repository
 from .parsing import Blueprint
 from .schemas import LayerQuerySchema, LayersSchema, OneLayerSchema

@@ -4,11 +4,12 @@ Admin endpoints: each needs the admin bearer token (see auth.py). A load re-read
 swaps the model in every worker; one that fails keeps the old version serving and says why.
 """
 
-from flask import current_app, request
+from flask import request
 
 from . import repository
 from .parsing import Blueprint
 from .schemas import RepositoryIndexRequestSchema, RepositoryModelSchema
+from .services import services
 
 blp = Blueprint(
     "repository", __name__, url_prefix="/v2/repository", description="Model repository (needs the admin token)"
@@ -17,11 +18,7 @@ blp = Blueprint(
 
 @blp.before_request
 def require_admin_token():
-    current_app.extensions["layerserve.admin_token"].check(request.headers.get("Authorization"))
-
-
-def _sync():
-    return current_app.extensions["layerserve.sync"]
+    services().admin_token.check(request.headers.get("Authorization"))
 
 
 def _described(entry) -> dict:
@@ -45,7 +42,7 @@ def index(query):
 @blp.doc(security=[{"bearer": []}])
 def load(name):
     """Re-read the model's folder and serve it in every worker; on failure the old version keeps serving."""
-    _sync().load(name)
+    services().sync.load(name)
     return _described(repository().entry(name))
 
 
@@ -54,5 +51,5 @@ def load(name):
 @blp.doc(security=[{"bearer": []}])
 def unload(name):
     """Stop serving the model in every worker; requests already running finish."""
-    _sync().unload(name)
+    services().sync.unload(name)
     return _described(repository().entry(name))

@@ -4,16 +4,17 @@ from flask_smorest import Blueprint as SmorestBlueprint
 from marshmallow import missing
 from webargs.flaskparser import FlaskParser
 
-from ..codec import read_body
 from ..errors import BadRequest
 from ..stack.schema import flatten_messages
+from ..tensors.codec import read_body
+from .services import services
 
 
 class StrictJsonParser(FlaskParser):
     DEFAULT_VALIDATION_STATUS = 400
 
     def load_json(self, req, schema):
-        body = req.get_data(cache=True)
+        body = services().pipeline.read_body(req.environ)
         if not body and req.content_length in (None, 0):
             return missing  # no body at all: fine where the body is optional, "missing" where it is not
         document, _ = read_body(body, req.headers.get("Content-Type", ""))

@@ -10,7 +10,7 @@ import time
 
 import orjson
 
-from ..pid import current_pid
+from ..sharing.pid import current_pid
 
 
 class RequestLog:

@@ -133,7 +133,7 @@ class TensorInfoSchema(Schema):
         return obj.get(attr, default)
 
 
-class LayerSchema(Schema):
+class LayerDescriptionSchema(Schema):
     index = fields.Integer()
     name = fields.String()
     type = fields.String()
@@ -148,7 +148,7 @@ class LayerSchema(Schema):
     macs = fields.Integer(metadata={"description": "multiply-adds per sample"})
 
 
-class OneLayerSchema(LayerSchema):
+class OneLayerSchema(LayerDescriptionSchema):
     model_name = fields.String()
     model_version = fields.String()
 
@@ -162,7 +162,7 @@ class ServingStepSchema(Schema):
 class LayersSchema(Schema):
     model_name = fields.String()
     model_version = fields.String()
-    layers = fields.List(fields.Nested(LayerSchema))
+    layers = fields.List(fields.Nested(LayerDescriptionSchema))
     parameter_count = fields.Integer()
     parameter_bytes = fields.Integer()
     macs = fields.Integer(metadata={"description": "multiply-adds per sample"})

@@ -2,8 +2,8 @@
 
 from flask import current_app
 
-from ..deadline import Deadline
-from ..trace import trace
+from ..runtime.tracing import trace
+from ..stack.deadline import Deadline
 from . import MODEL, MODEL_VERSION, inference_token_required, repository
 from .parsing import Blueprint
 from .schemas import HealthReportSchema, InferRequestSchema, TraceResponseSchema

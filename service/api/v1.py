@@ -2,8 +2,8 @@
 
 from flask import current_app
 
-from ..deadline import Deadline
-from ..inference import predict
+from ..runtime.inference import predict
+from ..stack.deadline import Deadline
 from . import inference_token_required, repository
 from .parsing import Blueprint
 from .schemas import PredictRequestSchema, PredictResponseSchema

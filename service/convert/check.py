@@ -5,7 +5,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import ConversionError
-from ..served import ServedModel
+from ..runtime.served import ServedModel
 from ..stack import load_stack
 
 # Several rows, and not the batch size an exporter traces with: a batch dimension that was frozen

@@ -18,7 +18,7 @@ import numpy as np
 import torch
 
 from ..errors import ConversionError
-from ..served import ServedModel
+from ..runtime.served import ServedModel
 from .check import check_outputs, load_served, probe_inputs
 
 # Rows traced by the exporters: neither 0 nor 1, which torch.export would treat as fixed sizes.

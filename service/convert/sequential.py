@@ -11,11 +11,11 @@ from dataclasses import dataclass
 import numpy as np
 from torch import nn
 
-from ..dtypes import MODEL_DTYPES
 from ..errors import ConversionError
 from ..stack.layers import LAYER_TYPES, LayerType
 from ..stack.schema import NAME_PATTERN
 from ..stack.weights import TRAINING_ONLY
+from ..tensors.dtypes import MODEL_DTYPES
 
 _TYPE_BY_MODULE: dict[type, LayerType] = {t.module: t for t in LAYER_TYPES.values() if isinstance(t.module, type)}
 

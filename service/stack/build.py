@@ -3,15 +3,13 @@
 import math
 from pathlib import Path
 
-from ..dtypes import BY_NAME, DType
 from ..errors import DefinitionError
+from ..tensors.dtypes import BY_NAME, DType
 from .definition import Definition, LayerDef, load_definition
+from .limits import DEFAULT_MAX_PARAMETERS
 from .shapes import ParamError, ShapeMismatch
 from .stack import BuiltLayer, LayerStack
 from .weights import assign_tensors, expected_tensors, gather_tensors
-
-# Parameter values a model may hold unless the caller says otherwise (2 GB in float32).
-DEFAULT_MAX_PARAMETERS = 500_000_000
 
 
 def build_stack(definition: Definition, max_parameters: int = DEFAULT_MAX_PARAMETERS) -> LayerStack:

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 from torch import nn
 
-from .health import ZERO, HealthRule, clamp, dead_at, saturation
+from .health_rules import ZERO, HealthRule, clamp, dead_at, saturation
 from .modules import Add, Concat, Dense, Multiply
 from .params import finite_float, positive_int
 from .seeding import SeedRule, filled_with, reset_values, standard_normal, uniform_fan_in

@@ -20,7 +20,7 @@ from collections.abc import Callable
 import numpy as np
 from torch import nn
 
-from ..deadline import Deadline
+from .deadline import Deadline
 from .modules import Add, Concat, Dense, Multiply
 from .stack import LayerStack, run_steps
 

@@ -14,7 +14,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from ..dtypes import BY_TORCH
+from ..tensors.dtypes import BY_TORCH
 from .stack import BuiltLayer, LayerStack
 
 PASS_THROUGH = ("Dropout", "Identity")

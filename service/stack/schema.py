@@ -2,7 +2,7 @@
 
 from marshmallow import INCLUDE, Schema, ValidationError, fields, validate, validates, validates_schema
 
-from ..dtypes import INDEX_DTYPES, MODEL_DTYPES
+from ..tensors.dtypes import INDEX_DTYPES, MODEL_DTYPES
 from .layers import LAYER_TYPES
 
 NAME_PATTERN = r"^[A-Za-z_][A-Za-z0-9_]*$"

@@ -7,9 +7,9 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from ..deadline import Deadline
+from .deadline import Deadline
 from .definition import LayerDef
-from .health import HealthRule
+from .health_rules import HealthRule
 
 
 @dataclass(frozen=True)

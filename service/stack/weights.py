@@ -11,8 +11,8 @@ import torch
 from safetensors import SafetensorError, safe_open
 from torch import nn
 
-from ..dtypes import DType
 from ..errors import DefinitionError
+from ..tensors.dtypes import DType
 from .definition import Definition, LayerDef
 from .stack import BuiltLayer
 

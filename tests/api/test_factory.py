@@ -86,13 +86,18 @@ def test_infer_timeout_takes_fractions_of_a_second(fold_dir, monkeypatch):
 
 
 @pytest.mark.parametrize("source", ["test_config", "environment"])
-def test_max_content_length_follows_max_body_bytes(fold_dir, monkeypatch, source):
+def test_one_body_limit_for_the_fast_route_and_the_flask_views(fold_dir, monkeypatch, source):
     if source == "environment":
         monkeypatch.setenv("LAYERSERVE_MAX_BODY_BYTES", "300")
         app = app_over(fold_dir)
     else:
         app = app_over(fold_dir, MAX_BODY_BYTES=300)
-    assert app.config["MAX_CONTENT_LENGTH"] == 300
+    client = app.test_client()
+    for path in ("/v2/models/fold/infer", "/v2/models/fold/trace"):
+        assert client.post(path, data=body_of_size(300), content_type="application/json").status_code == 200
+        too_large = client.post(path, data=body_of_size(301), content_type="application/json")
+        assert too_large.status_code == 413, path
+        assert "300 bytes" in too_large.get_json()["error"], too_large.get_json()
 
 
 def body_of_size(size: int) -> bytes:
@@ -127,7 +132,7 @@ def test_deferred_warm_up_holds_readiness_until_warm_up(fold_dir):
     assert refused.status_code == 503
     assert "'fold' is not ready: warming up" in error_of(refused)
 
-    app.extensions["layerserve"].warm_up()
+    app.extensions["layerserve"].repository.warm_up()
 
     (listing,) = client.get("/v2/models").get_json()["models"]
     assert (listing["state"], listing["ready"]) == ("READY", True)
@@ -157,7 +162,7 @@ def test_hidden_and_underscore_folders_are_not_models(model_folders):
 
 def test_each_app_has_its_own_repository(fold_dir, app):
     mine = app_over(fold_dir)
-    assert mine.extensions["layerserve"] is not app.extensions["layerserve"]
+    assert mine.extensions["layerserve"].repository is not app.extensions["layerserve"].repository
     assert [m["name"] for m in mine.test_client().get("/v2/models").get_json()["models"]] == ["fold"]
 
 

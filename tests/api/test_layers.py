@@ -20,7 +20,7 @@ def layers_of(client, name: str, query: str = "") -> dict:
 
 
 def torch_stack(app, name: str):
-    return app.extensions["layerserve"].get(name).stack
+    return app.extensions["layerserve"].repository.get(name).stack
 
 
 # --- dense -------------------------------------------------------------------------------------

@@ -21,7 +21,8 @@ from deploy import stack
 
 from .conftest import ROOT, free_port
 
-pytestmark = pytest.mark.integration
+# Building the images on a fresh machine (the Debian base, then torch) takes most of this.
+pytestmark = [pytest.mark.integration, pytest.mark.timeout(600)]
 
 FOLD_X = [[1.0, 0.0], [0.0, 1.0], [1.0, 1.0]]
 FOLD_Y = [[1.0, 0.0], [0.5, 1.0], [1.5, 0.5]]

@@ -1,0 +1,105 @@
+"""gunicorn settings for layerserve, from LAYERSERVE_* environment variables (see service/config.py).
+
+The master loads every model (preload_app): weights are read once and shared copy-on-write
+by the workers. No torch compute runs before the fork: thread pools started in the master
+do not survive it. Each worker sets its torch threads and warms its models up after the fork.
+"""
+
+import gc
+import os
+import shutil
+import tempfile
+
+from service.config import settings as read_settings
+from service.server.repository_poll import RepositoryPoller
+from service.server.worker import ConnectionTable
+
+_settings = read_settings()
+
+# prometheus_client's multiprocess mode: each worker writes its metrics to files in this
+# directory, and GET /metrics adds up every worker's; the activation-health counters live in
+# its health/ subdirectory (service/app.py). prometheus_client reads the variable when
+# it is imported, so it is set here, before the app is preloaded. `layerserve serve` drops an
+# inherited one, so every start counts from zero; a reload (SIGHUP) runs this file again in the
+# same master and keeps the directory. The directory made here is also named in
+# LAYERSERVE_OWNED_METRICS_DIR, so on_exit removes it after a reload too.
+_OWNED_METRICS_DIR = "LAYERSERVE_OWNED_METRICS_DIR"
+if not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = os.environ[_OWNED_METRICS_DIR] = tempfile.mkdtemp(
+        prefix="layerserve-metrics-"
+    )
+
+wsgi_app = "service.wsgi:app"
+bind = f"{_settings['HOST']}:{_settings['PORT']}"
+workers = _settings["WORKERS"]
+worker_class = "service.server.worker.ServingThreadWorker"  # gthread, tuned for keep-alive clients
+threads = _settings["THREADS"]
+timeout = _settings["TIMEOUT"]
+graceful_timeout = _settings["TIMEOUT"]
+keepalive = 5
+preload_app = True
+loglevel = _settings["LOG_LEVEL"]
+accesslog = None  # the app writes one JSON line per request (LAYERSERVE_REQUEST_LOG)
+errorlog = "-"
+proc_name = "layerserve"
+control_socket_disable = True  # several instances may share a host
+
+
+_connections = ConnectionTable()
+_poller = None
+
+
+def when_ready(server):
+    """The app is preloaded, no worker forked yet. The garbage collector's full pass over the
+    loaded app (~190,000 objects) takes ~120 ms, a stall for every request in flight; frozen
+    objects are never scanned again, and their pages are not dirtied by the scan after the
+    fork, so they stay shared between the workers. Only here: a model a worker loads itself (a
+    hot reload) must stay collectable, or unloading it would leak it."""
+    gc.freeze()
+
+
+def pre_fork(server, worker):
+    """Before each fork: the worker's place in the table where workers count their connections,
+    and how many of its requests may run at once."""
+    worker.connection_table = _connections
+    worker.connection_slot = _connections.claim()
+    worker.active_requests = _settings["ACTIVE_REQUESTS"]
+    worker.repository_poller = _poller_for(server.app.wsgi().extensions["layerserve"].sync)
+
+
+def _poller_for(sync):
+    """Poll mode's one poller per loaded app, made in the master: a reload (SIGHUP) loads a new app."""
+    global _poller
+    if _settings["REPOSITORY_POLL_S"] and (_poller is None or _poller.sync is not sync):
+        _poller = RepositoryPoller(sync, _settings["REPOSITORY_POLL_S"])
+    return _poller
+
+
+def post_worker_init(worker):
+    import torch
+
+    torch.set_num_threads(_settings["TORCH_THREADS"])
+    # first the hot reloads published before this worker started (a replacement for one that
+    # died), from disk and warmed up; then the warm-up of the models loaded by the master
+    worker.wsgi.extensions["layerserve"].sync.start(watch=True)
+    worker.wsgi.extensions["layerserve"].repository.warm_up()
+    worker.log.info("worker %s warmed up its models", worker.pid)
+    if worker.repository_poller:
+        worker.repository_poller.start()  # LAYERSERVE_REPOSITORY_POLL_S: one worker at a time polls
+
+
+def child_exit(server, worker):
+    """In the master, once a worker has exited (even by SIGKILL): a reload no longer waits for it,
+    and multiprocess metrics drop its live-only gauge files (its counters and histograms stay
+    in the totals)."""
+    from prometheus_client import multiprocess
+
+    worker.connection_table.release(worker.connection_slot)  # the table it was given (SIGHUP makes a new one)
+    server.app.wsgi().extensions["layerserve"].sync.shared.release(worker.pid)
+    multiprocess.mark_process_dead(worker.pid)
+
+
+def on_exit(server):
+    owned = os.environ.get(_OWNED_METRICS_DIR)
+    if owned and owned == os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        shutil.rmtree(owned, ignore_errors=True)
