@@ -11,7 +11,6 @@ import shutil
 import tempfile
 
 from service.config import settings as read_settings
-from service.server.repository_poll import RepositoryPoller
 from service.server.worker import ConnectionTable
 
 _settings = read_settings()
@@ -69,6 +68,10 @@ def pre_fork(server, worker):
 
 def _poller_for(sync):
     """Poll mode's one poller per loaded app, made in the master: a reload (SIGHUP) loads a new app."""
+    # imported here: it imports prometheus_client, which must not be imported before the
+    # multiprocess directory above is set
+    from service.server.repository_poll import RepositoryPoller
+
     global _poller
     if _settings["REPOSITORY_POLL_S"] and (_poller is None or _poller.sync is not sync):
         _poller = RepositoryPoller(sync, _settings["REPOSITORY_POLL_S"])
