@@ -1,8 +1,8 @@
 # layerserve: serves the model folders in /models over the Open Inference Protocol on port 8000.
 #
 # `docker build -t layerserve .` builds on python:3.11-slim, with torch from PyTorch's CPU index
-# and everything else from PyPI, at the versions of the lock (requirements.txt, compiled from
-# constraints.txt). Build arguments change where things come from (docs/deployment.md):
+# and everything else from PyPI, at the versions of the lock (requirements.txt: the runtime part
+# of constraints.txt). Build arguments change where things come from (docs/deployment.md):
 #   BASE_IMAGE     any image with python3 (3.11+) and its venv module, a local Debian one say
 #   TORCH_FROM     pip's options for torch; the default keeps the multi-GB CUDA build out
 #   PACKAGES_FROM  pip's options for the rest; empty: PyPI
@@ -20,13 +20,14 @@ ENV PIP_DISABLE_PIP_VERSION_CHECK=1 \
     PIP_NO_CACHE_DIR=1
 RUN python3 -m venv /opt/layerserve
 WORKDIR /src
-COPY constraints.txt requirements.txt ./
+# The runtime part of the lock only: a change to a development tool's pin rebuilds nothing here.
+COPY requirements.txt ./
 
 # Word splitting of the pip options is wanted. torch alone in its own layer: the largest
-# download, rebuilt only when the lock changes; then the other dependencies.
+# download, rebuilt only when the runtime lock changes; then the other dependencies.
 # hadolint ignore=SC2086
 RUN --mount=type=bind,from=wheels,target=/wheels \
-    /opt/layerserve/bin/pip install $TORCH_FROM -c constraints.txt torch==2.13.0
+    /opt/layerserve/bin/pip install $TORCH_FROM -c requirements.txt torch==2.13.0
 # hadolint ignore=SC2086,DL3059
 RUN --mount=type=bind,from=wheels,target=/wheels \
     /opt/layerserve/bin/pip install $PACKAGES_FROM -r requirements.txt

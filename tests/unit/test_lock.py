@@ -62,5 +62,5 @@ def test_the_image_requirements_are_the_runtime_part_of_the_lock():
 def test_the_makefile_and_the_image_install_with_the_lock():
     assert "-c constraints.txt" in (ROOT / "Makefile").read_text()
     dockerfile = (ROOT / "Dockerfile").read_text()
-    assert "-c constraints.txt torch==2.13.0" in dockerfile
+    assert "-c requirements.txt torch==2.13.0" in dockerfile
     assert "-r requirements.txt" in dockerfile
