@@ -21,8 +21,9 @@ from deploy import stack
 
 from .conftest import ROOT, free_port
 
-# Building the images on a fresh machine (the Debian base, then torch) takes most of this.
-pytestmark = [pytest.mark.integration, pytest.mark.timeout(600)]
+# A guard against a hang, not a budget: building the images on a fresh machine (the Debian base,
+# then torch) took 8 minutes of it on a busy 2-core machine; with the layers cached the file takes 2.
+pytestmark = [pytest.mark.integration, pytest.mark.timeout(900)]
 
 FOLD_X = [[1.0, 0.0], [0.0, 1.0], [1.0, 1.0]]
 FOLD_Y = [[1.0, 0.0], [0.5, 1.0], [1.5, 0.5]]
@@ -75,6 +76,16 @@ def models_folder() -> Path:
     return Path(shutil.copytree(ROOT / "models", parent / "models"))
 
 
+def keep_logs(deployment: Deployed) -> None:
+    """Every container's output, for the failure that needs it: test-artifacts/compose-logs/."""
+    folder = MEASURED.parent / "compose-logs"
+    folder.mkdir(parents=True, exist_ok=True)
+    for container in stack.containers(deployment.engine, deployment.project):
+        name = deployment.inspect(container, "{{.Name}}").strip("/")
+        result = deployment.engine.run("logs", container, check=False, quiet=True)
+        (folder / f"{name}.log").write_text(result.stdout + result.stderr)
+
+
 @pytest.fixture(scope="module")
 def deployed():
     try:
@@ -91,6 +102,7 @@ def deployed():
         deployment.measured["healthy_s"] = round(stack.up(engine, deployment.project, env), 1)
         yield deployment
     finally:
+        keep_logs(deployment)
         stack.down(engine, deployment.project, env)
         shutil.rmtree(models.parent)
         MEASURED.parent.mkdir(exist_ok=True)
@@ -218,5 +230,6 @@ def test_a_model_changed_on_the_shared_volume_reaches_every_replica(deployed):
 
 
 def test_down_leaves_no_container_network_or_volume(deployed):
+    keep_logs(deployed)
     stack.down(deployed.engine, deployed.project, deployed.env)
     assert stack.leftovers(deployed.engine, deployed.project) == {"containers": [], "networks": [], "volumes": []}
