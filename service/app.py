@@ -25,6 +25,9 @@ def create_app(test_config: dict | None = None) -> Flask:
     fork, and neither would a watcher thread.
     """
     app = Flask(__name__)
+    # `/v2/` answers like `/v2` on every route: the Open Inference Protocol's own OpenAPI file
+    # writes some paths with the slash. Set before any route is added (each rule reads it then).
+    app.url_map.strict_slashes = False
     app.config.from_mapping(config.settings(), DEFER_WARM_UP=False)
     app.config.from_mapping(test_config or {})
     logging.basicConfig(level=app.config["LOG_LEVEL"].upper())

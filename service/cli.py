@@ -57,18 +57,24 @@ def _check_settings():
 
 @main.command()
 @click.argument("paths", nargs=-1, type=click.Path(exists=True, file_okay=False))
-def validate(paths):
+@click.option("--types", "list_types", is_flag=True, help="List every layer type a model may use, and exit.")
+def validate(paths, list_types):
     """Check model folders without serving: PATHS are model folders or a models directory (default: models)."""
     from .errors import DefinitionError
     from .runtime.inference import check_example
     from .runtime.served import ServedModel
     from .stack import load_stack
 
+    if list_types:
+        from .stack.layers import LAYER_TYPES
+
+        click.echo("\n".join(LAYER_TYPES))
+        return
     if not paths and not Path("models").is_dir():
         raise click.UsageError("no PATHS given and no models directory here")
     folders = list(_model_folders(paths or ("models",)))
     if not folders:
-        raise click.ClickException(f"no model folders in {', '.join(paths or ('models',))}")
+        raise click.ClickException(_nothing_to_validate(paths or ("models",)))
     failures = 0
     for folder in folders:
         try:
@@ -109,7 +115,13 @@ def inspect(model, models):
 @main.command()
 @click.argument("model")
 @click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
-@click.option("--url", default="http://127.0.0.1:8000", show_default=True, help="The running server.")
+@click.option(
+    "--url",
+    envvar="LAYERSERVE_URL",
+    default="http://127.0.0.1:8000",
+    show_default=True,
+    help="The running server [LAYERSERVE_URL].",
+)
 @click.option("--timeout", type=float, default=10.0, show_default=True, help="Seconds to wait for the answer.")
 def predict(model, file, url, timeout):
     """Run MODEL on a running server with the inputs in FILE; print the outputs as JSON.
@@ -294,6 +306,13 @@ def _settings() -> dict:
 
 def _plural(count: int, noun: str) -> str:
     return f"{count} {noun}{'' if count == 1 else 's'}"
+
+
+def _nothing_to_validate(paths) -> str:
+    from .stack.definition import DEFINITION_FILES
+
+    others = ", ".join(DEFINITION_FILES[1:])
+    return f"no {DEFINITION_FILES[0]} (nor {others}) in {', '.join(paths)}, and no model folders inside"
 
 
 def _model_folders(paths):

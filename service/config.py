@@ -3,46 +3,91 @@
 import math
 import os
 from collections.abc import Mapping
+from typing import NamedTuple
 
 from .stack.limits import DEFAULT_MAX_PARAMETERS
 
-# Every setting, its environment variable and its default: the README's configuration table.
+
+class Setting(NamedTuple):
+    variable: str
+    default: object
+    meaning: str  # one line for the settings table of the docs (generated from this table)
+
+
+# Every setting: its environment variable, its default and what it means.
 SETTINGS = {
     # app settings (create_app)
-    "MODELS_DIR": ("LAYERSERVE_MODELS", "models"),
-    "MAX_BATCH_SIZE": ("LAYERSERVE_MAX_BATCH_SIZE", 1024),
-    "MAX_BODY_BYTES": ("LAYERSERVE_MAX_BODY_BYTES", 64 * 1024 * 1024),
-    "MAX_MODEL_PARAMETERS": ("LAYERSERVE_MAX_MODEL_PARAMETERS", DEFAULT_MAX_PARAMETERS),
-    "REQUEST_LOG": ("LAYERSERVE_REQUEST_LOG", True),
-    "METRICS": ("LAYERSERVE_METRICS", True),
+    "MODELS_DIR": Setting(
+        "LAYERSERVE_MODELS", "models", "the models directory (relative to the working directory); `serve --models`"
+    ),
+    "MAX_BATCH_SIZE": Setting(
+        "LAYERSERVE_MAX_BATCH_SIZE", 1024, "largest batch per request; a model's `max_batch_size` may only lower it"
+    ),
+    "MAX_BODY_BYTES": Setting(
+        "LAYERSERVE_MAX_BODY_BYTES", 64 * 1024 * 1024, "largest request body; larger ones get 413"
+    ),
+    "MAX_MODEL_PARAMETERS": Setting(
+        "LAYERSERVE_MAX_MODEL_PARAMETERS",
+        DEFAULT_MAX_PARAMETERS,
+        "most tensor values one model may hold, and most values one layer may output per sample; "
+        "a bigger model is refused at load and listed `UNAVAILABLE`",
+    ),
+    "REQUEST_LOG": Setting("LAYERSERVE_REQUEST_LOG", True, "one JSON line per request on stdout"),
+    "METRICS": Setting("LAYERSERVE_METRICS", True, "metrics at `GET /metrics`; off, nothing is observed and it is 404"),
     # set by gunicorn.conf.py for its workers: where they write their metrics ("": this process only)
-    "METRICS_DIR": ("PROMETHEUS_MULTIPROC_DIR", ""),
-    "HEALTH_SAMPLE_EVERY": ("LAYERSERVE_HEALTH_SAMPLE_EVERY", 10),
-    "TRACE_MAX_VALUES": ("LAYERSERVE_TRACE_MAX_VALUES", 4096),
-    "INFER_TIMEOUT": ("LAYERSERVE_INFER_TIMEOUT", 30.0),
-    "ADMIN_TOKEN": ("LAYERSERVE_ADMIN_TOKEN", ""),  # empty: the repository endpoints are disabled
-    "INFER_TOKEN": ("LAYERSERVE_INFER_TOKEN", ""),  # empty: inference needs no token
-    "REPOSITORY_POLL_S": ("LAYERSERVE_REPOSITORY_POLL_S", 0.0),  # 0: off; see server/repository_poll.py
+    "METRICS_DIR": Setting("PROMETHEUS_MULTIPROC_DIR", "", "set by the server for its workers"),
+    "HEALTH_SAMPLE_EVERY": Setting(
+        "LAYERSERVE_HEALTH_SAMPLE_EVERY",
+        10,
+        "each worker counts activation health on one forward pass in this many; 0: off",
+    ),
+    "TRACE_MAX_VALUES": Setting(
+        "LAYERSERVE_TRACE_MAX_VALUES", 4096, "most values per tensor in a trace, and per `per_neuron` list"
+    ),
+    "INFER_TIMEOUT": Setting(
+        "LAYERSERVE_INFER_TIMEOUT",
+        30.0,
+        "seconds an infer, `:predict` or trace request may take from its arrival; past it, 504",
+    ),
+    "ADMIN_TOKEN": Setting(
+        "LAYERSERVE_ADMIN_TOKEN", "", "bearer token of the repository endpoints; empty: they are disabled (403)"
+    ),
+    "INFER_TOKEN": Setting(
+        "LAYERSERVE_INFER_TOKEN", "", "bearer token that infer, trace and `:predict` require; empty: inference is open"
+    ),
+    "REPOSITORY_POLL_S": Setting(
+        "LAYERSERVE_REPOSITORY_POLL_S",
+        0.0,
+        "poll mode: seconds between scans of the models folder; a changed model is reloaded in every worker; 0: off",
+    ),
     # process settings (gunicorn.conf.py)
-    "HOST": ("LAYERSERVE_HOST", "127.0.0.1"),
-    "PORT": ("LAYERSERVE_PORT", 8000),
-    "WORKERS": ("LAYERSERVE_WORKERS", 2),
-    "THREADS": ("LAYERSERVE_THREADS", 8),
-    "ACTIVE_REQUESTS": ("LAYERSERVE_ACTIVE_REQUESTS", 1),
-    "TIMEOUT": ("LAYERSERVE_TIMEOUT", 30),
-    "TORCH_THREADS": ("LAYERSERVE_TORCH_THREADS", 1),
-    "LOG_LEVEL": ("LAYERSERVE_LOG_LEVEL", "info"),
+    "HOST": Setting("LAYERSERVE_HOST", "127.0.0.1", "bind address; `serve --host`"),
+    "PORT": Setting("LAYERSERVE_PORT", 8000, "bind port (0: any free port); `serve --port`"),
+    "WORKERS": Setting("LAYERSERVE_WORKERS", 2, "gunicorn worker processes; `serve --workers`"),
+    "THREADS": Setting(
+        "LAYERSERVE_THREADS", 8, "request threads per worker; also how many requests one dynamic batch can merge"
+    ),
+    "ACTIVE_REQUESTS": Setting(
+        "LAYERSERVE_ACTIVE_REQUESTS", 1, "requests of one worker that run at once; the others wait in arrival order"
+    ),
+    "TIMEOUT": Setting(
+        "LAYERSERVE_TIMEOUT",
+        30,
+        "seconds before a hung worker is restarted; also the graceful-shutdown and reload-confirmation timeout",
+    ),
+    "TORCH_THREADS": Setting("LAYERSERVE_TORCH_THREADS", 1, "torch threads per forward pass"),
+    "LOG_LEVEL": Setting("LAYERSERVE_LOG_LEVEL", "info", "gunicorn's log level and the Python logging level"),
 }
 
 
 def defaults() -> dict:
-    return {key: default for key, (_, default) in SETTINGS.items()}
+    return {key: setting.default for key, setting in SETTINGS.items()}
 
 
 def from_environment(environ: Mapping[str, str] = os.environ) -> dict:
     """The settings the environment overrides, converted to their default's type."""
     values = {}
-    for key, (variable, default) in SETTINGS.items():
+    for key, (variable, default, _) in SETTINGS.items():
         if variable in environ:
             values[key] = _convert(variable, environ[variable], type(default))
     return values

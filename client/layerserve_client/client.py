@@ -158,12 +158,13 @@ class Client:
     ) -> InferResult:
         """Run the model on {input name: array or nested list}, or on one such value."""
         want_numpy = _resolve_as_numpy(as_numpy)
+        # before the metadata a nested list needs is fetched: that request is retried alike
+        kwargs.setdefault("retries", self.inference_retries)
         payload = {"inputs": self._encode_inputs(name, version, inputs, kwargs)}
         if outputs is not None:
             payload["outputs"] = [{"name": output} for output in outputs]
         if request_id is not None:
             payload["id"] = request_id
-        kwargs.setdefault("retries", self.inference_retries)
         body = self._request("POST", _model_path(name, version) + "/infer", json=payload, **kwargs)
         return InferResult(body, as_numpy=want_numpy)
 

@@ -30,7 +30,7 @@ from .request_id import ENVIRON_KEY, HEADER
 from .schemas import InferRequestSchema, InferResponseSchema
 
 RULES = ("/v2/models/<name>/infer", "/v2/models/<name>/versions/<version>/infer")
-INFER_PATH = re.compile(r"^/v2/models/(?P<name>[^/]+)(?:/versions/(?P<version>[^/]+))?/infer$")
+INFER_PATH = re.compile(r"^/v2/models/(?P<name>[^/]+)(?:/versions/(?P<version>[^/]+))?/infer/?$")  # slash: like Flask
 _BINARY_ENVIRON_KEY = "HTTP_" + BINARY_HEADER.upper().replace("-", "_")
 _STATUS_LINES = {code: f"{code} {reason.upper()}" for code, reason in HTTP_STATUS_CODES.items()}
 

@@ -11,6 +11,7 @@ from .schemas import (
     ModelReadySchema,
     ServerMetadataSchema,
 )
+from .services import services
 
 blp = Blueprint("v2", __name__, url_prefix="/v2", description="Open Inference Protocol (KServe V2)")
 
@@ -18,12 +19,14 @@ blp = Blueprint("v2", __name__, url_prefix="/v2", description="Open Inference Pr
 @blp.route("")
 @blp.response(200, ServerMetadataSchema)
 def server_metadata():
-    """Server name, version and protocol extensions."""
-    return {
-        "name": "layerserve",
-        "version": __version__,
-        "extensions": ["binary_tensor_data", "model_repository", "layers", "trace"],
-    }
+    """Server name, version and the protocol extensions it serves."""
+    return {"name": "layerserve", "version": __version__, "extensions": extensions()}
+
+
+def extensions() -> list[str]:
+    """The repository extension only when its endpoints are enabled (an admin token is set)."""
+    enabled = services().admin_token.enabled
+    return ["binary_tensor_data", *(["model_repository"] if enabled else []), "layers", "trace"]
 
 
 @blp.route("/health/live")

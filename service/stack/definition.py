@@ -1,5 +1,6 @@
 """Read a model folder's definition file and validate it, before any torch code runs."""
 
+import difflib
 import json
 import re
 from dataclasses import dataclass, field
@@ -15,10 +16,24 @@ from .schema import TENSOR_FIELDS, DefinitionSchema, flatten_messages
 DEFINITION_FILES = ("model.yaml", "model.yml", "model.json")
 
 
-class DefinitionLoader(yaml.SafeLoader):
-    """The safe loader (no python tags), reading 1e-6 as a number as YAML 1.2 and JSON do."""
+class LineDict(dict):
+    """A mapping that knows the line it starts on in its file (None where the format has none)."""
+
+    line: int | None = None
 
 
+class DefinitionLoader(getattr(yaml, "CSafeLoader", yaml.SafeLoader)):
+    """The safe loader (no python tags; the C one where PyYAML has it), reading 1e-6 as a number
+    as YAML 1.2 and JSON do, and recording the line of every mapping for error messages."""
+
+    def construct_line_mapping(self, node):
+        data = LineDict()
+        data.line = node.start_mark.line + 1
+        yield data
+        data.update(self.construct_mapping(node))
+
+
+DefinitionLoader.add_constructor("tag:yaml.org,2002:map", DefinitionLoader.construct_line_mapping)
 DefinitionLoader.add_implicit_resolver(
     "tag:yaml.org,2002:float",
     re.compile(r"^[-+]?(?:[0-9][0-9_]*)(?:\.[0-9_]*)?[eE][-+]?[0-9]+$"),
@@ -42,6 +57,7 @@ class LayerDef:
     inputs: list[str] | None  # None: the previous layer's output (or the only model input)
     params: dict
     tensors: dict = field(default_factory=dict)  # inline values, by torch state-dict name
+    line: int | None = None  # where the layer starts in the file
 
     @property
     def label(self) -> str:
@@ -49,7 +65,7 @@ class LayerDef:
 
     @property
     def where(self) -> str:
-        return f"{self.file}: {self.label}"
+        return f"{_at(self.file, self.line)}: {self.label}"
 
 
 @dataclass(frozen=True)
@@ -100,6 +116,8 @@ def read_document(file: Path):
             f"{file.name}: invalid JSON at line {exc.lineno}, column {exc.colno}: {exc.msg}"
         ) from None
     except yaml.YAMLError as exc:
+        if "nesting depth" in str(exc):  # the C parser's limit; the Python one hits RecursionError
+            raise DefinitionError(f"{file.name}: lists or mappings nested too deeply to parse") from None
         raise DefinitionError(f"{file.name}: invalid YAML: {_yaml_problem(exc)}") from None
     except RecursionError:
         raise DefinitionError(f"{file.name}: lists or mappings nested too deeply to parse") from None
@@ -117,13 +135,14 @@ def load_definition(folder: Path) -> Definition:
     document = read_document(file)
     if not isinstance(document, dict):
         raise DefinitionError(f"{file.name}: expected a mapping at the top level, got {type(document).__name__}")
+    lines = _layer_lines(file, document)
     try:
         data = DefinitionSchema().load(document)
     except ValidationError as exc:
-        raise DefinitionError(f"{file.name}: " + "; ".join(flatten_messages(exc.messages))) from None
+        raise DefinitionError(_schema_errors(file.name, exc.messages, document, lines)) from None
     if data.get("name", folder.name) != folder.name:
         raise DefinitionError(f"{file.name}: name {data['name']!r} does not match its folder {folder.name!r}")
-    layers = [_layer(file, index, raw) for index, raw in enumerate(data["layers"])]
+    layers = [_layer(file, index, raw, lines[index]) for index, raw in enumerate(data["layers"])]
     return Definition(
         folder=folder,
         file=file,
@@ -142,14 +161,100 @@ def load_definition(folder: Path) -> Definition:
     )
 
 
-def _layer(file: Path, index: int, raw: dict) -> LayerDef:
+def _layer(file: Path, index: int, raw: dict, line: int | None) -> LayerDef:
+    at = _at(file.name, line)
+    if raw["type"] not in LAYER_TYPES:
+        raise DefinitionError(
+            f"unknown layer type {raw['type']!r} in layer {raw['name']!r} ({at}){_did_you_mean(raw['type'], LAYER_TYPES)}; "
+            "`layerserve validate --types` lists them all"
+        )
     layer_type = LAYER_TYPES[raw["type"]]
     rest = {k: v for k, v in raw.items() if k not in ("name", "type", "inputs")}
     # `bias: false` is torch's switch; `bias: [..]` is the tensor.
     tensors = {k: rest.pop(k) for k in TENSOR_FIELDS if k in rest and isinstance(rest[k], list)}
-    where = f"{file.name}: layers[{index}] {raw['name']!r} ({layer_type.name})"
+    schema = layer_type.params(unknown=RAISE)
     try:
-        params = layer_type.params(unknown=RAISE).load(rest)
+        params = schema.load(rest)
     except ValidationError as exc:
-        raise DefinitionError(f"{where}: " + "; ".join(flatten_messages(exc.messages))) from None
-    return LayerDef(file.name, index, raw["name"], layer_type, raw.get("inputs"), params, tensors)
+        known = [*schema.fields, *TENSOR_FIELDS, "name", "type", "inputs"]
+        problems = _field_problems(exc.messages, known, layer_type.name)
+        raise DefinitionError(f"{at}: layer {raw['name']!r} ({layer_type.name}): {'; '.join(problems)}") from None
+    return LayerDef(file.name, index, raw["name"], layer_type, raw.get("inputs"), params, tensors, line)
+
+
+def _at(file_name: str, line: int | None) -> str:
+    return f"{file_name} line {line}" if line else file_name
+
+
+def _did_you_mean(word: str, choices) -> str:
+    close = closest(word, choices)
+    return f"; did you mean {close!r}?" if close else ""
+
+
+def closest(word: str, choices) -> str | None:
+    """The choice `word` most likely misspells, case aside ('Relu' → 'ReLU'), or None."""
+    by_lower = {choice.lower(): choice for choice in choices}
+    close = difflib.get_close_matches(str(word).lower(), list(by_lower), n=1, cutoff=0.6)
+    return by_lower[close[0]] if close else None
+
+
+def _field_problems(messages: dict, known: list[str], owner: str) -> list[str]:
+    """marshmallow's messages in plain words: a misspelt field is named with its likely meaning."""
+    unknown = [name for name, texts in messages.items() if "Unknown field." in texts]
+    missing = [name for name, texts in messages.items() if "Missing data for required field." in texts]
+    problems, explained = [], set()
+    for name in unknown:
+        close = closest(name, known)
+        if close in missing:
+            explained.add(close)  # the misspelling is why it is missing
+        hint = f"; did you mean {close!r}?" if close else ""
+        problems.append(f"{name!r} is not a field of {owner}{hint}")
+    problems += [f"missing the required field {name!r}" for name in missing if name not in explained]
+    for name, texts in messages.items():
+        if name not in unknown and name not in missing:
+            problems += [f"{name}: {line}" for line in flatten_messages(texts)]
+    return problems
+
+
+def _schema_errors(file_name: str, messages: dict, document: dict, lines: list[int | None]) -> str:
+    """Top-level errors in plain words; errors inside a layer name the layer and its line."""
+    problems = []
+    layer_messages = messages.get("layers") if isinstance(messages.get("layers"), dict) else {}
+    layers = document.get("layers") if isinstance(document.get("layers"), list) else []
+    for index, texts in sorted(layer_messages.items(), key=lambda item: str(item[0])):
+        raw = layers[index] if isinstance(index, int) and index < len(layers) else None
+        if isinstance(raw, dict) and isinstance(texts, dict):
+            name = raw.get("name", f"#{index}")
+            at = _at(file_name, lines[index] if index < len(lines) else None)
+            fields = _field_problems(texts, ["name", "type", "inputs"], "a layer")
+            problems.append(f"{at}: layer {name!r}: {'; '.join(fields)}")
+        else:
+            problems += [f"{file_name}: {line}" for line in flatten_messages(texts, f"layers[{index}]")]
+    rest = {key: value for key, value in messages.items() if not (key == "layers" and layer_messages)}
+    if rest:
+        top = [key for key in rest if isinstance(rest[key], list)]
+        known = [*_definition_fields()]
+        plain = _field_problems({key: rest[key] for key in top}, known, "the model definition")
+        nested = {key: value for key, value in rest.items() if key not in top}
+        problems.append(f"{file_name}: " + "; ".join([*plain, *flatten_messages(nested)]))
+    return "; ".join(problems)
+
+
+def _definition_fields() -> list[str]:
+    return list(DefinitionSchema().fields)
+
+
+def _layer_lines(file: Path, document) -> list[int | None]:
+    """The line each layer starts on: recorded by the YAML loader, searched for by name in JSON."""
+    layers = document.get("layers") if isinstance(document, dict) else None
+    if not isinstance(layers, list):
+        return []
+    if file.suffix != ".json":
+        return [getattr(layer, "line", None) for layer in layers]
+    text = file.read_text(encoding="utf-8")
+    return [_json_line(text, layer.get("name")) if isinstance(layer, dict) else None for layer in layers]
+
+
+def _json_line(text: str, name) -> int | None:
+    match = re.search(r'"name"\s*:\s*' + re.escape(json.dumps(name)), text) if isinstance(name, str) else None
+    return text.count("\n", 0, match.start()) + 1 if match else None

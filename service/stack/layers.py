@@ -210,10 +210,12 @@ class EmbeddingParams(Schema):
 
 
 def same_shape(params, shapes):
+    """Unchanged."""
     return params, shapes[0]
 
 
 def along_dim(params, shapes):
+    """Unchanged; `dim` must not be the batch."""
     sample_dim("dim", params["dim"], shapes[0])
     return params, shapes[0]
 
@@ -231,12 +233,14 @@ def _features(params, key, shape, operand=0):
 
 
 def linear(params, shapes):
+    """[..., in] → [..., out]; `in_features` inferred from the last dimension."""
     (shape,) = shapes
     params = _features(params, "in_features", shape)
     return params, shape[:-1] + (params["out_features"],)
 
 
 def bilinear(params, shapes):
+    """[..., in1] and [..., in2] with equal leading dims → [..., out]; `in1_features`, `in2_features` inferred."""
     first, second = shapes
     params = _features(params, "in1_features", first, 0)
     params = _features(params, "in2_features", second, 1)
@@ -246,6 +250,7 @@ def bilinear(params, shapes):
 
 
 def batch_norm(params, shapes):
+    """Per-sample [C] or [C, L], unchanged; `num_features` inferred as C."""
     (shape,) = shapes
     if len(shape) not in (1, 2):
         raise ShapeMismatch("per-sample shape [C] or [C, L]", shape)
@@ -253,6 +258,7 @@ def batch_norm(params, shapes):
 
 
 def normalized(params, shapes):
+    """Unchanged; trailing dims must equal `normalized_shape` (inferred as [last dim])."""
     (shape,) = shapes
     wanted = params["normalized_shape"]
     if not shape:
@@ -265,6 +271,7 @@ def normalized(params, shapes):
 
 
 def flatten(params, shapes):
+    """Dims `start_dim`..`end_dim` merged into one."""
     (shape,) = shapes
     start = sample_dim("start_dim", params["start_dim"], shape)
     end = sample_dim("end_dim", params["end_dim"], shape)
@@ -274,6 +281,7 @@ def flatten(params, shapes):
 
 
 def unflatten(params, shapes):
+    """Dimension `dim` split into `unflattened_size` (one entry may be -1)."""
     (shape,) = shapes
     at = sample_dim("dim", params["dim"], shape)
     sizes = params["unflattened_size"]
@@ -291,6 +299,7 @@ def unflatten(params, shapes):
 
 
 def prelu(params, shapes):
+    """Unchanged; `num_parameters` other than 1 must equal the first per-sample dimension (the channels)."""
     (shape,) = shapes
     count = params["num_parameters"]
     if count != 1 and (not shape or shape[0] != count):
@@ -299,6 +308,7 @@ def prelu(params, shapes):
 
 
 def glu(params, shapes):
+    """Dimension `dim` halved (its size must be even); `dim` must not be the batch."""
     (shape,) = shapes
     at = sample_dim("dim", params["dim"], shape)
     if shape[at] % 2:
@@ -307,6 +317,7 @@ def glu(params, shapes):
 
 
 def group_norm(params, shapes):
+    """Per-sample [C, ...], unchanged; `num_channels` inferred as C, divisible by `num_groups`, 2+ values per group."""
     (shape,) = shapes
     if not shape:
         raise ShapeMismatch("per-sample shape [C, ...]", shape)
@@ -326,6 +337,7 @@ def group_norm(params, shapes):
 
 
 def instance_norm(params, shapes):
+    """Per-sample [C, L], unchanged; `num_features` inferred as C; L ≥ 2 without running statistics."""
     (shape,) = shapes
     check_spatial(shape, 1)
     params = channels(params, "num_features", shape)
@@ -335,12 +347,13 @@ def instance_norm(params, shapes):
 
 
 def embedding(params, shapes):
+    """Integer indices [...] → [..., embedding_dim]; reads only an index input (`dtype: int64` or `int32`)."""
     (shape,) = shapes
     return params, shape + (params["embedding_dim"],)
 
 
 def broadcast(params, shapes):
-    """Same rank, each size equal or 1: torch broadcasting that never aligns a sample dim with the batch."""
+    """The inputs' shapes broadcast: same rank, each size equal or 1 (a sample dim never meets the batch)."""
     out = shapes[0]
     for operand, shape in enumerate(shapes[1:], start=1):
         if len(shape) != len(out) or any(a != b and 1 not in (a, b) for a, b in zip(out, shape)):
@@ -351,6 +364,7 @@ def broadcast(params, shapes):
 
 
 def concat(params, shapes):
+    """The inputs joined along `dim`, where their sizes add up; every other size must match."""
     first = shapes[0]
     at = sample_dim("dim", params["dim"], first)
     for operand, shape in enumerate(shapes[1:], start=1):

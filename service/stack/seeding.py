@@ -24,6 +24,7 @@ def uniform_fan_in(fan_in: Callable[[dict], int]) -> SeedRule:
     """Linear and convolution layers: weight and bias uniform in ±1/√fan_in (torch's kaiming_uniform(a=√5))."""
 
     def rule(params, shapes, rng):
+        """Uniform in ±1/√fan_in."""
         bound = 1.0 / np.sqrt(fan_in(params))
         return {name: rng.uniform(-bound, bound, size=shape) for name, shape in shapes.items()}
 
@@ -34,6 +35,7 @@ def filled_with(param: str) -> SeedRule:
     """Every value the hyper-parameter `param` (PReLU's slopes start at `init`)."""
 
     def rule(params, shapes, rng):
+        """Every value the hyper-parameter `init`."""
         return {name: np.full(shape, params[param], dtype=np.float64) for name, shape in shapes.items()}
 
     return rule

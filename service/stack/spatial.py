@@ -82,6 +82,7 @@ def _windows_fit(outputs, shape, kernel, dilation, padding):
 
 def conv(dims: int):
     def infer(params, shapes):
+        """[C, L] → [out_channels, L'] or [C, H, W] → [out_channels, H', W'] (torch's sizes); `in_channels` inferred."""
         (shape,) = shapes
         check_spatial(shape, dims)
         params = channels(params, "in_channels", shape)
@@ -117,6 +118,7 @@ def _padding_fits(mode: str, sides, shape: Shape) -> None:
 
 def pool(dims: int):
     def infer(params, shapes):
+        """[C, L] → [C, L'] or [C, H, W] → [C, H', W'] (torch's sizes)."""
         (shape,) = shapes
         check_spatial(shape, dims)
         kernel = per_dim(params["kernel_size"], dims)
@@ -137,6 +139,7 @@ def pool(dims: int):
 
 def adaptive_pool(dims: int):
     def infer(params, shapes):
+        """[C, L] → [C, out] or [C, H, W] → [C, out_h, out_w]; a `null` size keeps the input's."""
         (shape,) = shapes
         check_spatial(shape, dims)
         sizes = per_dim(params["output_size"], dims)

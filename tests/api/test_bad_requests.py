@@ -29,7 +29,7 @@ inputs: [{name: x, shape: [2]}]
 layers:
   - {name: wide, type: Linear, in_features: 3, out_features: 2}
 """
-BROKEN_REASON = "model.yaml: layer 'wide' (#0, Linear) expects 3 features in the last dimension"
+BROKEN_REASON = "model.yaml line 4: layer 'wide' (#0, Linear) expects 3 features in the last dimension"
 
 
 @dataclass

@@ -9,7 +9,7 @@ import yaml
 
 from service import __version__
 
-from .helpers import MODELS, REQUEST_ID, error_of, infer_body, output, tensor
+from .helpers import MODELS, REQUEST_ID, app_over, error_of, infer_body, output, tensor
 
 BUNDLED = sorted(p.name for p in MODELS.iterdir() if (p / "model.yaml").is_file())
 
@@ -33,8 +33,48 @@ def test_server_metadata(client):
     assert client.get("/v2").get_json() == {
         "name": "layerserve",
         "version": __version__,
-        "extensions": ["binary_tensor_data", "model_repository", "layers", "trace"],
+        "extensions": ["binary_tensor_data", "layers", "trace"],
     }
+
+
+def test_the_repository_extension_is_advertised_only_when_its_endpoints_are_enabled(model_folders):
+    app = app_over(model_folders(fold=None), ADMIN_TOKEN="secret")
+    extensions = app.test_client().get("/v2").get_json()["extensions"]
+    assert extensions == ["binary_tensor_data", "model_repository", "layers", "trace"]
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/v2/",
+        "/v2/health/live/",
+        "/v2/health/ready/",
+        "/v2/models/",
+        "/v2/models/fold/",
+        "/v2/models/fold/ready/",
+        "/v2/models/fold/versions/1/",
+        "/v2/models/fold/layers/",
+        "/v2/models/fold/layers/0/",
+    ],
+)
+def test_a_trailing_slash_is_answered_like_the_path_without_it(client, path):
+    with_slash, without = client.get(path), client.get(path.rstrip("/"))
+    assert with_slash.status_code == 200
+    assert with_slash.get_json() == without.get_json()
+
+
+@pytest.mark.parametrize(
+    "path", ["/v2/models/fold/infer/", "/v2/models/fold/versions/1/infer/", "/v2/models/fold/trace/"]
+)
+def test_inference_answers_with_a_trailing_slash_too(client, path):
+    response = client.post(path, json=infer_body("x", [[1.0, 0.0]]))
+    assert response.status_code == 200, response.get_json()
+    assert response.get_json()["outputs"][0]["data"][:2] == [1.0, 0.0]
+
+
+def test_v1_predict_answers_with_a_trailing_slash(client):
+    response = client.post("/v1/models/fold:predict/", json={"instances": [[1.0, 0.0]]})
+    assert (response.status_code, response.get_json()) == (200, {"predictions": [[1.0, 0.0]]})
 
 
 def test_live(client):

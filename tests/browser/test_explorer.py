@@ -137,3 +137,52 @@ def test_every_view_loads_cleanly_and_is_saved_as_a_screenshot(explorer, model):
     path = explorer.screenshot(model or "list")
     assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert path.stat().st_size > 20_000
+
+
+def test_the_model_list_is_sorted_whatever_order_the_server_sends(explorer):
+    """A hot-loaded model comes last in the server's list; the page sorts by name."""
+    page = explorer.page
+
+    def reversed_models(route):
+        response = route.fetch()
+        document = response.json()
+        document["models"].reverse()
+        route.fulfill(response=response, json=document)
+
+    page.route("**/v2/models", reversed_models)
+    try:
+        explorer.open()
+        listed = page.locator("#model-list li[data-model]").evaluate_all("items => items.map(i => i.dataset.model)")
+        assert listed == sorted([*EXAMPLE_MODELS, BROKEN_MODEL])
+        rows = page.locator("table.overview tr[data-model]").evaluate_all("rows => rows.map(r => r.dataset.model)")
+        assert rows == listed
+    finally:
+        page.unroute("**/v2/models")
+
+
+def test_a_long_stack_wraps_into_bands_that_fit_the_panel(explorer):
+    page = explorer.open("classifier")
+    diagram = page.locator('svg[data-diagram="classifier"]')
+    assert int(diagram.get_attribute("data-bands")) > 1
+    panel = page.locator("section#stack").bounding_box()
+    for node in diagram.locator("g[data-node]").all():
+        box = node.locator("rect").bounding_box()
+        assert panel["x"] < box["x"] and box["x"] + box["width"] < panel["x"] + panel["width"], node.get_attribute(
+            "data-node"
+        )
+    scroll = page.locator("section#stack .diagram-scroll")
+    assert scroll.evaluate("element => element.scrollWidth <= element.clientWidth")
+    # the arrow from the end of one band reaches the first box of the next
+    last_of_first_band = diagram.locator('g[data-band="0"]').last.get_attribute("data-node")
+    expect(diagram.locator(f'path.edge[data-edge-from="{last_of_first_band}"]')).to_have_count(1)
+
+
+def test_sizes_stay_on_one_line(explorer):
+    page = explorer.open("classifier")
+    cell = page.locator('table.layers tr[data-layer="fc1"] [data-column="bytes"]')
+    expect(cell).to_have_text("392.5 KiB")
+    lines = cell.evaluate(
+        """cell => { const range = document.createRange(); range.selectNodeContents(cell);
+                     return new Set([...range.getClientRects()].map(rect => Math.round(rect.top))).size; }"""
+    )
+    assert lines == 1

@@ -7,8 +7,8 @@ from click.testing import CliRunner
 from service.cli import main
 
 
-def run(*args):
-    return CliRunner().invoke(main, list(args))
+def run(*args, env=None):
+    return CliRunner().invoke(main, list(args), env=env)
 
 
 def test_inspect_prints_the_layer_table_with_totals(models_dir):
@@ -35,7 +35,31 @@ def test_inspect_reports_a_broken_model_in_one_line(tmp_path):
     (folder / "model.yaml").write_text("inputs: [{name: x, shape: [2]}]\nlayers: [{name: a, type: Relu}]\n")
     result = run("inspect", str(folder))
     assert result.exit_code == 1
-    assert "layers[0].type: Must be one of" in result.output
+    assert result.output.count("\n") == 1
+    assert "unknown layer type 'Relu' in layer 'a' (model.yaml line 2); did you mean 'ReLU'?" in result.output
+    assert "Linear" not in result.output  # the full list only where asked for
+
+
+def test_validate_types_lists_every_layer_type():
+    from service.stack.layers import LAYER_TYPES
+
+    result = run("validate", "--types")
+    assert result.exit_code == 0
+    assert result.output.split() == list(LAYER_TYPES)
+
+
+def test_validate_says_an_empty_folder_has_no_model_yaml(tmp_path):
+    result = run("validate", str(tmp_path))
+    assert result.exit_code == 1
+    assert f"no model.yaml (nor model.yml, model.json) in {tmp_path}" in result.output
+
+
+def test_predict_reads_the_server_address_from_layerserve_url(tmp_path):
+    inputs = tmp_path / "points.json"
+    inputs.write_text("[[0.5, 1.0]]")
+    result = run("predict", "dense", str(inputs), env={"LAYERSERVE_URL": "http://127.0.0.1:9"})
+    assert result.exit_code == 1
+    assert "cannot reach http://127.0.0.1:9/v2/models/dense" in result.output
 
 
 def test_inspect_an_unknown_model(tmp_path):

@@ -40,6 +40,11 @@ function describeError(error) {
   return error.requestId ? `${error.message} (request ${error.requestId})` : error.message;
 }
 
+/** By name, whatever order the server lists them in (hot-loaded models come last there). */
+function byName(models) {
+  return [...models].sort((a, b) => a.name.localeCompare(b.name));
+}
+
 function renderModelList(models, selected) {
   replaceChildren(
     modelList,
@@ -79,6 +84,14 @@ function overview(models) {
       ),
     ),
   ];
+}
+
+const DIAGRAM_MIN_WIDTH = 200;
+
+/** The width a panel's content has in the view (the diagram wraps to it). */
+function diagramWidth() {
+  const panelPadding = 2 * 19.2 + 2; // .panel: 1.2rem each side and its border
+  return Math.max(DIAGRAM_MIN_WIDTH, view.clientWidth - panelPadding);
 }
 
 function section(title, id, ...content) {
@@ -168,7 +181,7 @@ async function modelView(entry, navigation) {
     metadata.description ? el('p', { class: 'description' }, metadata.description) : null,
     signature(metadata),
     totals(layersDocument),
-    section('Stack', 'stack', el('div', { class: 'diagram-scroll' }, stackDiagram(metadata, layersDocument.layers, scrollToTraceOf))),
+    section('Stack', 'stack', el('div', { class: 'diagram-scroll' }, stackDiagram(metadata, layersDocument.layers, scrollToTraceOf, diagramWidth()))),
     section('Layers', 'layers', layerTable(layersDocument), servingPathNote(layersDocument)),
     section('Try it', 'try-it', form, places.outputs),
     section('Trace', 'trace', el('p', { class: 'muted' }, 'The batch from the form, layer by layer, as the definition declares the layers.'), places.trace),
@@ -190,7 +203,7 @@ async function route() {
   view.dataset.model = selected ?? '';
   let status;
   try {
-    const models = await api.listModels();
+    const models = byName(await api.listModels());
     if (navigation !== currentNavigation) return;
     renderModelList(models, selected);
     if (selected === null) {

@@ -1,6 +1,7 @@
 // The stack as a picture: a box per model input and per layer, an arrow from every source to
 // the layer that reads it. Columns are depths (a layer sits one column right of its deepest
-// source), so a layer with two inputs, like matcher's Bilinear, shows both arrows.
+// source), so a layer with two inputs, like matcher's Bilinear, shows both arrows. Columns that
+// do not fit the width wrap into bands below, so a long stack is read like lines of text.
 
 import { svgEl } from './dom.js';
 import { formatShape } from './format.js';
@@ -8,6 +9,7 @@ import { formatShape } from './format.js';
 const BOX = { width: 150, height: 58 };
 const GAP = { column: 56, row: 20 };
 const MARGIN = 12;
+const BAND_GAP = 36; // room for the arrows that run from the end of one band to the start of the next
 
 function shortened(text, length = 20) {
   return text.length > length ? `${text.slice(0, length - 1)}…` : text;
@@ -45,35 +47,56 @@ export function stackLayout(metadata, layers) {
   return { nodes, edges, columns };
 }
 
-function boxPosition(node, columns, tallest) {
+/** How many columns fit in maxWidth pixels (at least one). */
+export function columnsPerBand(maxWidth) {
+  return Math.max(1, Math.floor((maxWidth - 2 * MARGIN - GAP.column / 2 + GAP.column) / (BOX.width + GAP.column)));
+}
+
+function boxPosition(node, columns, tallest, perBand) {
   const rows = columns[node.column].length;
   const columnHeight = rows * BOX.height + (rows - 1) * GAP.row;
   const tallestHeight = tallest * BOX.height + (tallest - 1) * GAP.row;
+  const band = Math.floor(node.column / perBand);
   return {
-    x: MARGIN + node.column * (BOX.width + GAP.column),
-    y: MARGIN + (tallestHeight - columnHeight) / 2 + node.row * (BOX.height + GAP.row),
+    x: MARGIN + (node.column % perBand) * (BOX.width + GAP.column),
+    y: MARGIN + band * (tallestHeight + BAND_GAP) + (tallestHeight - columnHeight) / 2 + node.row * (BOX.height + GAP.row),
+    band,
+    bandBottom: MARGIN + band * (tallestHeight + BAND_GAP) + tallestHeight,
   };
 }
 
-/** The diagram as an SVG element; onSelect(layerName) is called when a layer box is clicked. */
-export function stackDiagram(metadata, layers, onSelect) {
+function edgePath(from, to, edge) {
+  const startX = from.x + BOX.width;
+  const startY = from.y + BOX.height / 2;
+  const endX = to.x - 2;
+  const endY = to.y + (BOX.height * (edge.position + 1)) / (edge.count + 1);
+  if (from.band === to.band) {
+    const bend = Math.max(24, (endX - startX) / 2);
+    return `M${startX},${startY} C${startX + bend},${startY} ${endX - bend},${endY} ${endX},${endY}`;
+  }
+  // to a later band: out to the right, along the gap under the source's band, in from the left
+  const gapY = from.bandBottom + BAND_GAP / 2;
+  const out = startX + GAP.column / 3;
+  const back = Math.max(MARGIN / 2, endX - GAP.column / 3);
+  return `M${startX},${startY} L${out},${startY} L${out},${gapY} L${back},${gapY} L${back},${endY} L${endX},${endY}`;
+}
+
+/** The diagram as an SVG element, at most maxWidth pixels wide (its columns wrap into bands);
+ * onSelect(layerName) is called when a layer box is clicked. */
+export function stackDiagram(metadata, layers, onSelect, maxWidth = Infinity) {
   const { nodes, edges, columns } = stackLayout(metadata, layers);
   const tallest = Math.max(...columns.map((column) => column.length));
-  const width = 2 * MARGIN + columns.length * BOX.width + (columns.length - 1) * GAP.column;
-  const height = 2 * MARGIN + tallest * BOX.height + (tallest - 1) * GAP.row;
-  const positions = new Map([...nodes.values()].map((node) => [node.id, boxPosition(node, columns, tallest)]));
+  const perBand = Math.min(columns.length, columnsPerBand(maxWidth));
+  const bands = Math.ceil(columns.length / perBand);
+  const width = 2 * MARGIN + perBand * BOX.width + (perBand - 1) * GAP.column + (bands > 1 ? GAP.column / 2 : 0);
+  const bandHeight = tallest * BOX.height + (tallest - 1) * GAP.row;
+  const height = 2 * MARGIN + bands * bandHeight + (bands - 1) * BAND_GAP;
+  const positions = new Map([...nodes.values()].map((node) => [node.id, boxPosition(node, columns, tallest, perBand)]));
 
   const arrows = edges.map((edge) => {
-    const from = positions.get(edge.from);
-    const to = positions.get(edge.to);
-    const startX = from.x + BOX.width;
-    const startY = from.y + BOX.height / 2;
-    const endX = to.x - 2;
-    const endY = to.y + (BOX.height * (edge.position + 1)) / (edge.count + 1);
-    const bend = Math.max(24, (endX - startX) / 2);
     return svgEl('path', {
       class: 'edge',
-      d: `M${startX},${startY} C${startX + bend},${startY} ${endX - bend},${endY} ${endX},${endY}`,
+      d: edgePath(positions.get(edge.from), positions.get(edge.to), edge),
       'marker-end': 'url(#stack-arrowhead)',
       dataset: { edgeFrom: edge.from, edgeTo: edge.to, edgePosition: edge.position },
     });
@@ -86,7 +109,7 @@ export function stackDiagram(metadata, layers, onSelect) {
       {
         class: `node node-${node.kind}`,
         transform: `translate(${x},${y})`,
-        dataset: { node: node.id, nodeKind: node.kind, nodeType: node.label },
+        dataset: { node: node.id, nodeKind: node.kind, nodeType: node.label, band: positions.get(node.id).band },
         tabindex: node.kind === 'input' ? null : 0,
       },
       svgEl('title', {}, `${node.id} (${node.label}) → ${formatShape(node.shape)}`),
@@ -113,7 +136,7 @@ export function stackDiagram(metadata, layers, onSelect) {
       viewBox: `0 0 ${width} ${height}`,
       role: 'img',
       'aria-label': `${layers.length} layers from ${metadata.inputs.map((input) => input.name).join(', ')}`,
-      dataset: { diagram: metadata.name },
+      dataset: { diagram: metadata.name, bands },
     },
     svgEl(
       'defs',

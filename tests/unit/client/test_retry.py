@@ -22,6 +22,7 @@ OK_ANSWER = {
     "model_name": "fold",
     "model_version": "1",
     "outputs": [{"name": "act", "datatype": "FP32", "shape": [1, 2], "data": [1.0, 0.0]}],
+    "inputs": [{"name": "x", "datatype": "FP32", "shape": [-1, 2]}],  # model metadata
 }
 X = {"x": np.array([[1.0, 0.0]], dtype=np.float32)}
 
@@ -114,6 +115,17 @@ def test_an_answer_cut_off_halfway_is_a_connection_error_and_retried(scripted):
         with pytest.raises(ConnectionError, match="broke during the answer"):
             client.infer("fold", X)
     assert len(server.requests) == 4
+
+
+def test_the_metadata_a_nested_list_needs_is_retried_like_the_infer_call(scripted):
+    server = scripted("drop", 503, "ok", "drop", "ok")
+    with fast_client(server.url, inference_retries=2) as client:
+        result = client.infer("fold", [[1, 0]], as_numpy=False)
+    assert result["act"] == [[1.0, 0.0]]
+    assert [(method, path) for method, path, _ in server.requests] == [
+        *[("GET", "/v2/models/fold")] * 3,
+        *[("POST", "/v2/models/fold/infer")] * 2,
+    ]
 
 
 def test_predict_is_retried_and_other_calls_are_not(scripted):

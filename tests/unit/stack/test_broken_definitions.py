@@ -116,9 +116,17 @@ CASES = [
     Broken("not_utf8", b"name: \xff\xfe\n", ("model.yaml", "not UTF-8")),
     # --- top-level fields -------------------------------------------------------------------------
     Broken("name_not_folder", doc(FC_INLINE, name="other"), ("model.yaml", "'other'", "'model'", "folder")),
-    Broken("unknown_top_level_field", doc(FC_INLINE, optimizer="adam"), ("model.yaml", "optimizer", "Unknown field")),
-    Broken("missing_inputs", {"layers": [FC_INLINE]}, ("model.yaml", "inputs", "Missing data for required field")),
-    Broken("missing_layers", {"inputs": [{"name": "x", "shape": [3]}]}, ("model.yaml", "layers", "Missing data")),
+    Broken(
+        "unknown_top_level_field",
+        doc(FC_INLINE, optimizer="adam"),
+        ("model.yaml", "'optimizer' is not a field of the model definition"),
+    ),
+    Broken("missing_inputs", {"layers": [FC_INLINE]}, ("model.yaml", "missing the required field 'inputs'")),
+    Broken(
+        "missing_layers",
+        {"inputs": [{"name": "x", "shape": [3]}]},
+        ("model.yaml", "missing the required field 'layers'"),
+    ),
     Broken("empty_layers", doc(), ("model.yaml", "layers", "Shorter than minimum length 1")),
     Broken("input_without_shape", doc(FC_INLINE, inputs=[{"name": "x"}]), ("model.yaml", "inputs[0].shape", "Missing")),
     Broken(
@@ -138,7 +146,11 @@ CASES = [
     Broken("seed_negative", doc(FC, init={"seed": -1}), ("model.yaml", "init.seed", "greater than or equal to 0")),
     Broken("seed_bool", doc(FC, init={"seed": True}), ("model.yaml", "init.seed", "Not a valid integer")),
     # --- names --------------------------------------------------------------------------------
-    Broken("layer_without_name", doc({"type": "ReLU"}), ("model.yaml", "layers[0].name", "Missing data")),
+    Broken(
+        "layer_without_name",
+        doc({"type": "ReLU"}),
+        ("model.yaml line 6: layer '#0'", "missing the required field 'name'"),
+    ),
     Broken(
         "duplicate_layer_names",
         doc({"name": "act", "type": "ReLU"}, {"name": "act", "type": "Tanh"}),
@@ -152,12 +164,12 @@ CASES = [
     Broken(
         "layer_name_with_dot",
         doc({"name": "fc.1", "type": "ReLU"}),
-        ("model.yaml", "layers[0].name", "letters, digits and underscores"),
+        ("model.yaml line 6: layer", "name: ", "letters, digits and underscores"),
     ),
     Broken(
         "layer_name_starting_with_digit",
         doc({"name": "1fc", "type": "ReLU"}),
-        ("model.yaml", "layers[0].name", "not starting with a digit"),
+        ("model.yaml line 6: layer", "name: ", "not starting with a digit"),
     ),
     Broken(
         "input_name_with_dash",
@@ -165,17 +177,28 @@ CASES = [
         ("model.yaml", "inputs[0].name", "letters, digits and underscores"),
     ),
     # --- layer types and hyper-parameters ---------------------------------------------------------
-    Broken("unknown_layer_type", doc({"name": "conv", "type": "Conv3d"}), ("model.yaml", "layers[0].type", "Linear")),
-    Broken("missing_layer_type", doc({"name": "act"}), ("model.yaml", "layers[0].type", "Missing data")),
+    Broken(
+        "unknown_layer_type",
+        doc({"name": "conv", "type": "Conv3d"}),
+        ("unknown layer type 'Conv3d' in layer 'conv' (model.yaml line 6); did you mean 'Conv2d'?", "validate --types"),
+    ),
+    Broken(
+        "missing_layer_type",
+        doc({"name": "act"}),
+        ("model.yaml line 6: layer 'act'", "missing the required field 'type'"),
+    ),
     Broken(
         "misspelled_hyper_parameter",
         seeded({"name": "fc", "type": "Linear", "out_feature": 2}),
-        ("model.yaml", "layers[0] 'fc' (Linear)", "out_feature:", "Unknown field"),
+        (
+            "model.yaml line 8: layer 'fc' (Linear)",
+            "'out_feature' is not a field of Linear; did you mean 'out_features'?",
+        ),
     ),
     Broken(
         "missing_out_features",
         seeded({"name": "fc", "type": "Linear"}),
-        ("model.yaml", "'fc' (Linear)", "out_features", "Missing data for required field"),
+        ("model.yaml", "'fc' (Linear)", "missing the required field 'out_features'"),
     ),
     Broken(
         "out_features_string",
@@ -290,7 +313,7 @@ CASES = [
     Broken(
         "inputs_not_a_list",
         doc({"name": "act", "type": "ReLU", "inputs": "x"}),
-        ("model.yaml", "layers[0].inputs", "Not a valid list"),
+        ("model.yaml line 6: layer 'act'", "inputs: Not a valid list"),
     ),
     Broken(
         "outputs_naming_an_unknown_layer",
@@ -396,7 +419,7 @@ CASES = [
     Broken(
         "threshold_without_value",
         doc({"name": "cut", "type": "Threshold", "threshold": 0.5}),
-        ("model.yaml", "'cut' (Threshold)", "value: Missing data for required field"),
+        ("model.yaml", "'cut' (Threshold)", "missing the required field 'value'"),
     ),
     Broken(
         "celu_alpha_zero",
@@ -421,7 +444,7 @@ CASES = [
     Broken(
         "conv_kernel_size_missing",
         seeded({"name": "conv", "type": "Conv1d", "out_channels": 2}, inputs=[{"name": "x", "shape": [3, 8]}]),
-        ("model.yaml", "'conv' (Conv1d)", "kernel_size: Missing data for required field"),
+        ("model.yaml", "'conv' (Conv1d)", "missing the required field 'kernel_size'"),
     ),
     Broken(
         "conv2d_kernel_size_of_three_dims",
@@ -493,7 +516,7 @@ CASES = [
             {"name": "pool", "type": "AvgPool1d", "kernel_size": 2, "divisor_override": 2},
             inputs=[{"name": "x", "shape": [2, 4]}],
         ),
-        ("model.yaml", "'pool' (AvgPool1d)", "divisor_override: Unknown field"),
+        ("model.yaml", "'pool' (AvgPool1d)", "'divisor_override' is not a field of AvgPool1d"),
     ),
     Broken(
         "adaptive_pool_output_size_zero",
@@ -527,7 +550,7 @@ CASES = [
             {"name": "emb", "type": "Embedding", "embedding_dim": 2},
             inputs=[{"name": "ids", "shape": [3], "dtype": "int64"}],
         ),
-        ("model.yaml", "'emb' (Embedding)", "num_embeddings: Missing data for required field"),
+        ("model.yaml", "'emb' (Embedding)", "missing the required field 'num_embeddings'"),
     ),
     Broken(
         "embedding_max_norm_is_not_served",
@@ -535,7 +558,7 @@ CASES = [
             {"name": "emb", "type": "Embedding", "num_embeddings": 5, "embedding_dim": 2, "max_norm": 1.0},
             inputs=[{"name": "ids", "shape": [3], "dtype": "int64"}],
         ),
-        ("model.yaml", "'emb' (Embedding)", "max_norm: Unknown field"),
+        ("model.yaml", "'emb' (Embedding)", "'max_norm' is not a field of Embedding"),
     ),
     # --- more of torch.nn: shapes, wiring and index inputs ----------------------------------------------
     Broken(
