@@ -48,7 +48,7 @@ RUN groupadd --system --gid 10001 layerserve \
 # change rebuilds only the layers from here on.
 COPY --from=build /opt/layerserve /opt/layerserve
 COPY models/ /models/
-COPY pyproject.toml README.md /src/
+COPY pyproject.toml setup.py README.md /src/
 COPY service/ /src/service/
 COPY client/ /src/client/
 # layerserve itself; its dependencies are pinned above.

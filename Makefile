@@ -20,7 +20,7 @@ install: $(INSTALLED)
 
 install-dev: $(DEV_INSTALLED)
 
-$(INSTALLED): pyproject.toml constraints.txt
+$(INSTALLED): pyproject.toml setup.py constraints.txt service/grpc_api/grpc_predict_v2.proto
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet -c constraints.txt torch==2.13.0
@@ -37,7 +37,8 @@ $(DEV_INSTALLED): $(INSTALLED)
 # pin to the newest release the ranges allow.
 LOCK_ARGS ?=
 PIP_COMPILE = $(BIN)/pip-compile --quiet --strip-extras --no-emit-index-url --no-emit-find-links --annotation-style line
-lock: install
+lock:  # not `install`: that installs with the lock being replaced
+	test -x $(BIN)/pip || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet pip-tools==7.6.2
 	$(PIP_COMPILE) --all-extras --constraint constraints.in --output-file constraints.txt $(LOCK_ARGS) pyproject.toml
 	$(PIP_COMPILE) --constraint constraints.txt --output-file requirements.txt pyproject.toml

@@ -63,6 +63,11 @@ SETTINGS = {
     # process settings (gunicorn.conf.py)
     "HOST": Setting("LAYERSERVE_HOST", "127.0.0.1", "bind address; `serve --host`"),
     "PORT": Setting("LAYERSERVE_PORT", 8000, "bind port (0: any free port); `serve --port`"),
+    "GRPC_PORT": Setting(
+        "LAYERSERVE_GRPC_PORT",
+        0,
+        "port of the Open Inference Protocol over gRPC, served by every worker on the same host; 0: no gRPC",
+    ),
     "WORKERS": Setting("LAYERSERVE_WORKERS", 2, "gunicorn worker processes; `serve --workers`"),
     "THREADS": Setting(
         "LAYERSERVE_THREADS", 8, "request threads per worker; also how many requests one dynamic batch can merge"
@@ -93,8 +98,13 @@ def from_environment(environ: Mapping[str, str] = os.environ) -> dict:
     return values
 
 
-# 0 means "any free port", "never sample" and "do not poll"; everywhere else it is a mistake.
-_ZERO_ALLOWED = ("LAYERSERVE_PORT", "LAYERSERVE_HEALTH_SAMPLE_EVERY", "LAYERSERVE_REPOSITORY_POLL_S")
+# 0 means "any free port", "no gRPC", "never sample" and "do not poll"; everywhere else it is a mistake.
+_ZERO_ALLOWED = (
+    "LAYERSERVE_PORT",
+    "LAYERSERVE_GRPC_PORT",
+    "LAYERSERVE_HEALTH_SAMPLE_EVERY",
+    "LAYERSERVE_REPOSITORY_POLL_S",
+)
 _BOOLEANS = {"1": True, "true": True, "yes": True, "on": True, "0": False, "false": False, "no": False, "off": False}
 
 
