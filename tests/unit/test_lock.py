@@ -48,7 +48,8 @@ def test_the_hand_chosen_pins_are_the_locked_ones():
 
 def test_torch_is_the_cpu_build_and_nothing_of_cuda_is_locked():
     assert LOCK["torch"] == Version("2.13.0+cpu")
-    assert not [name for name in LOCK if name.startswith(("nvidia-", "triton", "cuda"))]
+    # triton: the GPU compiler the CUDA build of torch pulls in (tritonclient, a client library, is fine)
+    assert not [name for name in LOCK if name.startswith(("nvidia-", "cuda")) or name == "triton"]
 
 
 def test_the_image_requirements_are_the_runtime_part_of_the_lock():
