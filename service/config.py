@@ -80,6 +80,11 @@ SETTINGS = {
     "INFER_TOKEN": Setting(
         "LAYERSERVE_INFER_TOKEN", "", "bearer token that infer, trace and `:predict` require; empty: inference is open"
     ),
+    "REPOSITORY_POLL_S": Setting(
+        "LAYERSERVE_REPOSITORY_POLL_S",
+        0.0,
+        "poll mode: seconds between scans of the models folder; a changed model is reloaded in every worker; 0: off",
+    ),
     # process settings (gunicorn.conf.py)
     "HOST": Setting("LAYERSERVE_HOST", "127.0.0.1", "bind address; `serve --host`"),
     "PORT": Setting("LAYERSERVE_PORT", 8000, "bind port (0: any free port); `serve --port`"),
@@ -118,8 +123,13 @@ def from_environment(environ: Mapping[str, str] = os.environ) -> dict:
     return values
 
 
-# 0 means "any free port", "no gRPC" and "never sample"; everywhere else it is a mistake.
-_ZERO_ALLOWED = ("LAYERSERVE_PORT", "LAYERSERVE_GRPC_PORT", "LAYERSERVE_HEALTH_SAMPLE_EVERY")
+# 0 means "any free port", "no gRPC", "never sample" and "do not poll"; everywhere else it is a mistake.
+_ZERO_ALLOWED = (
+    "LAYERSERVE_PORT",
+    "LAYERSERVE_GRPC_PORT",
+    "LAYERSERVE_HEALTH_SAMPLE_EVERY",
+    "LAYERSERVE_REPOSITORY_POLL_S",
+)
 _BOOLEANS = {"1": True, "true": True, "yes": True, "on": True, "0": False, "false": False, "no": False, "off": False}
 
 

@@ -168,6 +168,13 @@ class Client:
         body = self._request("POST", _model_path(name, version) + "/infer", json=payload, **kwargs)
         return InferResult(body, as_numpy=want_numpy)
 
+    def trace(self, name: str, inputs: Any, version: str | None = None, **kwargs: Any) -> dict:
+        """Run the inputs through the declared layers one at a time; returns every layer's output,
+        statistics and health, as the server's trace endpoint gives them."""
+        payload = {"inputs": self._encode_inputs(name, version, inputs, kwargs)}
+        kwargs.setdefault("retries", self.inference_retries)
+        return self._request("POST", _model_path(name, version) + "/trace", json=payload, **kwargs)
+
     def predict(self, name: str, instances: Any, **kwargs: Any) -> list:
         """Run the model through the V1 protocol; returns the "predictions" list."""
         path = f"/v1/models/{quote(name, safe='')}:predict"

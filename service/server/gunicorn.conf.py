@@ -45,6 +45,7 @@ control_socket_disable = True  # several instances may share a host
 
 
 _connections = ConnectionTable()
+_poller = None
 
 
 def when_ready(server):
@@ -62,6 +63,19 @@ def pre_fork(server, worker):
     worker.connection_table = _connections
     worker.connection_slot = _connections.claim()
     worker.active_requests = _settings["ACTIVE_REQUESTS"]
+    worker.repository_poller = _poller_for(server.app.wsgi().extensions["layerserve"].sync)
+
+
+def _poller_for(sync):
+    """Poll mode's one poller per loaded app, made in the master: a reload (SIGHUP) loads a new app."""
+    # imported here: it imports prometheus_client, which must not be imported before the
+    # multiprocess directory above is set
+    from service.server.repository_poll import RepositoryPoller
+
+    global _poller
+    if _settings["REPOSITORY_POLL_S"] and (_poller is None or _poller.sync is not sync):
+        _poller = RepositoryPoller(sync, _settings["REPOSITORY_POLL_S"])
+    return _poller
 
 
 def post_worker_init(worker):
@@ -75,6 +89,8 @@ def post_worker_init(worker):
     worker.log.info("worker %s warmed up its models", worker.pid)
     if _settings["GRPC_PORT"]:
         worker.grpc_server = _start_grpc(worker)
+    if worker.repository_poller:
+        worker.repository_poller.start()  # LAYERSERVE_REPOSITORY_POLL_S: one worker at a time polls
 
 
 def _start_grpc(worker):
