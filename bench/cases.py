@@ -16,6 +16,7 @@ class Case:
     batch: int
     features: int
     binary: bool = False  # large enough to also measure with binary tensors
+    concurrency: tuple[int, ...] = (16,)  # connections, unless --concurrency says otherwise
 
     @property
     def id(self) -> str:
@@ -26,15 +27,16 @@ class Case:
 
 
 CASES = (
-    Case("tiny", 1, 2),
-    Case("mlp", 1, 64),
+    Case("tiny", 1, 2, concurrency=(1, 16)),
+    Case("mlp", 1, 64, concurrency=(1, 16)),
     Case("mlp", 64, 64, binary=True),
     Case("wide", 1, 1024),
     Case("wide", 32, 1024, binary=True),
 )
 BATCHING_CASE_ID = "wide-b1"
-BATCHING_CONCURRENCY = 16
+BATCHING_CONCURRENCY = (16, 32)
 BATCHING_MODELS = ("wide", "wide_batched")  # off, on
+GRPC_CASES = {"tiny-b1": "json", "wide-b32": "binary"}  # gRPC against this HTTP body of the same case
 INPUTS_LIKE = {"wide_batched": "wide"}  # models that take another model's inputs
 
 
@@ -76,8 +78,9 @@ def json_body(array: np.ndarray) -> bytes:
     return json.dumps({"inputs": [tensor]}).encode()
 
 
-def binary_body(array: np.ndarray, output_name: str) -> tuple[bytes, int]:
-    """The binary tensor extension: a JSON header, then the raw little-endian values; returns (body, header length)."""
+def binary_body(array: np.ndarray) -> tuple[bytes, int]:
+    """The binary tensor extension: a JSON header, then the raw little-endian values, the
+    outputs asked for as raw bytes too; returns (body, header length)."""
     raw = array.astype("<f4").tobytes()
     header = {
         "inputs": [
@@ -88,7 +91,7 @@ def binary_body(array: np.ndarray, output_name: str) -> tuple[bytes, int]:
                 "parameters": {"binary_data_size": len(raw)},
             }
         ],
-        "outputs": [{"name": output_name, "parameters": {"binary_data": True}}],
+        "parameters": {"binary_data_output": True},
     }
     header_bytes = json.dumps(header).encode()
     return header_bytes + raw, len(header_bytes)
@@ -100,8 +103,8 @@ def write_json_payload(case: Case, directory: Path) -> Payload:
     return Payload(path, "application/json")
 
 
-def write_binary_payload(case: Case, output_name: str, directory: Path) -> Payload:
+def write_binary_payload(case: Case, directory: Path) -> Payload:
     path = directory / f"{case.id}.bin"
-    body, header_length = binary_body(case.inputs(), output_name)
+    body, header_length = binary_body(case.inputs())
     path.write_bytes(body)
     return Payload(path, "application/octet-stream", header_length)

@@ -3,8 +3,11 @@
 import importlib.metadata
 import os
 import platform
+import statistics
 import subprocess
 from pathlib import Path
+
+from .targets import judge, round_ratios
 
 ROOT = Path(__file__).resolve().parents[1]
 MIB = 1024 * 1024
@@ -21,6 +24,7 @@ def machine_info() -> dict:
         "torch": importlib.metadata.version("torch"),
         "wrk": _first_line(["wrk", "-v"], any_exit_status=True).split(" Copyright")[0],  # wrk -v exits with 1
         "commit": _commit(),
+        "load": " ".join(f"{value:.2f}" for value in os.getloadavg()),
     }
 
 
@@ -64,52 +68,81 @@ def header(results: dict) -> str:
         f"# layerserve benchmark, {results['date']}",
         "",
         f"- machine: {machine['cpu']}, {machine['usable_cpus']} usable of {machine['logical_cpus']} logical CPUs, "
-        f"{machine['memory_gib']} GiB, Linux {machine['kernel']}",
+        f"{machine['memory_gib']} GiB, Linux {machine['kernel']}; load average at the start {machine.get('load', '?')}",
         f"- software: Python {machine['python']}, torch {machine['torch']}, {machine['wrk']}",
         f"- code: {machine['commit']}",
-        f"- runs: {options.get('rounds', 1)} rounds of {options['duration']} s per measurement, the servers "
-        "compared taking turns, in reverse order every other round (a 1 s warm-up before the first); req/s, p50 and p99 are medians of the rounds, "
-        "a ratio's range in parentheses is its lowest and highest round; wrk -t min(c, 4) -c c",
-        "- servers: layerserve with 2 workers (gthread-based, service/server/worker.py), naive with 2 sync workers, "
-        "1 torch thread per worker",
+        f"- cells: {options.get('rounds', 1)} rounds of {options['duration']} s per contender, the contenders of a "
+        f"cell taking turns, in reverse order every other round ({options.get('warm_up_s', 1)} s warm-up before "
+        "the first); req/s, p50 and p99 are medians of the rounds; a ratio is the median of the per-round ratios, "
+        "with its lowest and highest round in parentheses; every round is listed at the end",
+        "- every answer was checked bit for bit against the in-process forward pass before its cell ran",
+        "- servers: plain = torch.nn.Sequential, json, flask.Response, gunicorn 2 sync workers; layerserve = "
+        "`layerserve serve`, 2 workers; naive = layerserve's LayerStack under jsonify, 2 sync workers; "
+        "1 torch thread per worker everywhere",
     ]
+    differences = results.get("implementations")
+    if differences:
+        identical = sum(d["differing_values"] == 0 for d in differences.values())
+        largest = max(d["largest_difference"] for d in differences.values())
+        lines.append(
+            f"- layerserve's and the plain app's in-process answers have identical bits in {identical} of "
+            f"{len(differences)} model/case pairs; the largest difference is {largest:.3g}"
+        )
     return "\n".join(lines)
 
 
 def markdown(results: dict) -> str:
-    sections = [header(results), throughput_table(results["throughput"])]
-    if results.get("binary"):
-        sections.append(binary_table(results["binary"]))
+    sections = [header(results), targets_table(judge(results)), throughput_table(results["throughput"])]
+    if any(row["contenders"].get("layerserve binary") for row in results["throughput"]):
+        sections.append(binary_table(results["throughput"]))
     if results.get("batching"):
         sections.append(batching_table(results["batching"]))
+    if results.get("grpc"):
+        sections.append(grpc_table(results["grpc"]))
     if results.get("memory"):
-        sections.append(memory_tables(results["memory"], results["memory_ratios"]))
+        sections.append(memory_tables(results["memory"]))
+    sections.append(rounds_table(results))
     sections.append(f"Total runtime: {results['runtime_s']:.0f} s")
     return "\n\n".join(sections) + "\n"
 
 
+def targets_table(verdicts: list[dict]) -> str:
+    lines = [
+        "## Targets (met only if every round meets them)",
+        "",
+        "| row | target | every round | met |",
+        "|---|---|---|:-:|",
+    ]
+    lines += [_row(v["row"], v["target"], v["figures"], "✓" if v["met"] else "✗") for v in verdicts]
+    return "\n".join(lines)
+
+
 def throughput_table(rows: list[dict]) -> str:
     lines = [
-        "## Throughput: JSON over HTTP",
+        "## Throughput: JSON over HTTP (wrk)",
         "",
-        "req/s and latency (ms) from wrk; forward-only is forwards/s of the same batch in one process on one thread.",
+        "req/s and latency (ms); forward-only is forwards/s of the same batch through layerserve's stack in one "
+        "process on one thread.",
         "",
-        "| case | c | layerserve req/s | p50 | p99 | naive req/s | p50 | p99 | forward-only /s "
-        "| layerserve/naive | layerserve/forward | notes |",
-        "|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|---|",
+        "| case | c | wrk -t | plain req/s | p50 | p99 | layerserve req/s | p50 | p99 | layerserve/plain "
+        "| naive req/s | naive/plain | forward-only /s | notes |",
+        "|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|---|",
     ]
     for row in rows:
-        served, naive = row["layerserve"], row["naive"]
+        cell = row["contenders"]
+        plain, ours, naive = cell["plain"], cell["layerserve"], cell.get("naive")
         lines.append(
             _row(
                 row["case"],
                 row["concurrency"],
-                *_outcome_cells(served),
-                *_outcome_cells(naive),
+                row["threads"],
+                *_outcome_cells(plain),
+                *_outcome_cells(ours),
+                _ratio(round_ratios(ours, plain)),
+                _outcome_cells(naive)[0],
+                _ratio(round_ratios(naive, plain)),
                 _number(row["forward_per_s"]),
-                _ratio(row["ratios"]["layerserve/naive"], row["ratios"].get("layerserve/naive per round")),
-                _ratio(row["ratios"]["layerserve/forward"]),
-                _notes(layerserve=served, naive=naive),
+                _notes(plain=plain, layerserve=ours, naive=naive),
             )
         )
     return "\n".join(lines)
@@ -117,46 +150,95 @@ def throughput_table(rows: list[dict]) -> str:
 
 def binary_table(rows: list[dict]) -> str:
     lines = [
-        "## JSON vs binary tensors (layerserve)",
+        "## Binary tensors over HTTP (layerserve), against JSON",
         "",
-        "| case | c | JSON req/s | binary req/s | binary p50 | binary p99 | binary/JSON | notes |",
-        "|---|--:|--:|--:|--:|--:|--:|---|",
+        "| case | c | wrk -t | plain JSON req/s | layerserve JSON req/s | binary req/s | binary p50 | binary p99 "
+        "| binary/plain | binary/JSON | notes |",
+        "|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|---|",
     ]
     for row in rows:
-        binary = row["binary"]
+        cell = row["contenders"]
+        binary = cell.get("layerserve binary")
+        if binary is None:
+            continue
         lines.append(
             _row(
                 row["case"],
                 row["concurrency"],
-                _outcome_cells(row["json"])[0],
+                row["threads"],
+                _outcome_cells(cell["plain"])[0],
+                _outcome_cells(cell["layerserve"])[0],
                 *_outcome_cells(binary),
-                _ratio(row["ratio"], row.get("ratio per round")),
+                _ratio(round_ratios(binary, cell["plain"])),
+                _ratio(round_ratios(binary, cell["layerserve"])),
                 _notes(binary=binary),
             )
         )
     return "\n".join(lines)
 
 
-def batching_table(batching: dict) -> str:
-    off, on = batching["off"], batching["on"]
+def batching_table(rows: list[dict]) -> str:
     lines = [
-        "## Dynamic batching (layerserve, same server)",
+        "## Dynamic batching: wide, batch 1 (layerserve: wide off, wide_batched on; same server)",
         "",
-        "| case | c | off (wide) req/s | p50 | p99 | on (wide_batched) req/s | p50 | p99 | on/off | notes |",
-        "|---|--:|--:|--:|--:|--:|--:|--:|--:|---|",
-        _row(
-            batching["case"],
-            batching["concurrency"],
-            *_outcome_cells(off),
-            *_outcome_cells(on),
-            _ratio(batching["ratio"], batching.get("ratio per round")),
-            _notes(off=off, on=on),
-        ),
+        "| c | wrk -t | plain req/s | p99 | off req/s | p99 | on req/s | p50 | p99 | on/off | on/plain | notes |",
+        "|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|---|",
     ]
+    for row in rows:
+        cell = row["contenders"]
+        plain, off, on = cell["plain"], cell["off"], cell["on"]
+        plain_cells, off_cells = _outcome_cells(plain), _outcome_cells(off)
+        lines.append(
+            _row(
+                row["concurrency"],
+                row["threads"],
+                plain_cells[0],
+                plain_cells[2],
+                off_cells[0],
+                off_cells[2],
+                *_outcome_cells(on),
+                _ratio(round_ratios(on, off)),
+                _ratio(round_ratios(on, plain)),
+                _notes(plain=plain, off=off, on=on),
+            )
+        )
     return "\n".join(lines)
 
 
-def memory_tables(servers: list[dict], ratios: dict) -> str:
+def grpc_table(rows: list[dict]) -> str:
+    lines = [
+        "## gRPC against HTTP (layerserve, same server, c=16)",
+        "",
+        "HTTP measured twice: with wrk, and with the Python generator that sends the gRPC requests "
+        "(bench/py_load.py, one asyncio process per thread), so the two protocols also meet with the same client cost.",
+        "",
+        "| case | HTTP body | threads | HTTP wrk req/s | p99 | HTTP py req/s | p99 | gRPC py req/s | p50 | p99 "
+        "| gRPC/HTTP py | gRPC/HTTP wrk | notes |",
+        "|---|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|---|",
+    ]
+    for row in rows:
+        cell = row["contenders"]
+        wrk, py, grpc = cell["http wrk"], cell["http py"], cell["grpc py"]
+        wrk_cells, py_cells = _outcome_cells(wrk), _outcome_cells(py)
+        lines.append(
+            _row(
+                row["case"],
+                row["http"],
+                row["threads"],
+                wrk_cells[0],
+                wrk_cells[2],
+                py_cells[0],
+                py_cells[2],
+                *_outcome_cells(grpc),
+                _ratio(round_ratios(grpc, py)),
+                _ratio(round_ratios(grpc, wrk)),
+                _notes(http_wrk=wrk, http_py=py, grpc=grpc),
+            )
+        )
+    return "\n".join(lines)
+
+
+def memory_tables(servers: list[dict]) -> str:
     lines = [
         "## Memory after warm-up and ~200 requests per model",
         "",
@@ -179,8 +261,31 @@ def memory_tables(servers: list[dict], ratios: dict) -> str:
     for server in servers:
         failed = sum(server["failed_requests"].values())
         lines.append(_row(server["server"], ", ".join(server["failed_requests"]), failed, _mib(server["pss_total"])))
-    lines += ["", "| ratio | value |", "|---|--:|"]
-    lines += [_row(name, _ratio(value)) for name, value in ratios.items()]
+    return "\n".join(lines)
+
+
+def rounds_table(results: dict) -> str:
+    lines = [
+        "## Every round",
+        "",
+        "req/s, p50 / p99 ms of each contender in each round, in the order the cell ran them.",
+        "",
+        "| cell | contender | " + " | ".join(f"round {i + 1}" for i in range(results["options"]["rounds"])) + " |",
+        "|---|---|" + "--:|" * results["options"]["rounds"],
+    ]
+    sections = [("", results.get("throughput", [])), ("batching ", results.get("batching", [])),
+                ("gRPC ", results.get("grpc", []))]  # fmt: skip
+    for prefix, rows in sections:
+        for row in rows:
+            cell = f"{prefix}{row['case']} c={row['concurrency']} -t{row['threads']}"
+            for name, outcome in row["contenders"].items():
+                if outcome is None:
+                    continue
+                runs = [
+                    f"{r['requests_per_second']:,.0f}, {_ms(r['p50_ms'])} / {_ms(r['p99_ms'])}"
+                    for r in outcome.get("wrk", {}).get("rounds", [])
+                ]
+                lines.append(_row(cell, name, *(runs or [outcome["status"]])))
     return "\n".join(lines)
 
 
@@ -200,7 +305,7 @@ def _notes(**outcomes: dict | None) -> str:
     for name, outcome in outcomes.items():
         if outcome and outcome["status"] != "ok":
             detail = f": {outcome['detail']}" if outcome["detail"] else ""
-            notes.append(f"{name} {outcome['status']}{detail}")
+            notes.append(f"{name.replace('_', ' ')} {outcome['status']}{detail}")
     return "; ".join(notes).replace("|", "\\|").replace("\n", " ")
 
 
@@ -218,11 +323,11 @@ def _ms(value: float) -> str:
     return f"{value:.2f}" if value < 10 else f"{value:.1f}"
 
 
-def _ratio(value: float | None, per_round: list[float] | None = None) -> str:
-    if value is None:
+def _ratio(per_round: list[float]) -> str:
+    if not per_round:
         return "—"
-    spread = f" ({min(per_round):.2f}–{max(per_round):.2f})" if per_round and len(per_round) > 1 else ""
-    return f"{value:.2f}×{spread}"
+    spread = f" ({min(per_round):.2f}–{max(per_round):.2f})" if len(per_round) > 1 else ""
+    return f"{statistics.median(per_round):.2f}×{spread}"
 
 
 def _mib(value: int) -> str:

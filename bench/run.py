@@ -1,4 +1,4 @@
-"""`make bench`: layerserve against a plain Flask app and against its bare forward pass; see bench/README.md."""
+"""`make bench`: layerserve against the plain afternoon app, cell by cell, in rounds; see bench/README.md."""
 
 import argparse
 import json
@@ -8,18 +8,20 @@ import sys
 import tempfile
 import time
 from contextlib import ExitStack
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-import requests
+import numpy as np
 
 from . import report, servers
-from .binary import check_binary
+from .answers import check_http, compare
 from .cases import (
     BATCHING_CASE_ID,
     BATCHING_CONCURRENCY,
     BATCHING_MODELS,
     CASES,
+    GRPC_CASES,
     Case,
     Payload,
     cases_for_model,
@@ -28,32 +30,40 @@ from .cases import (
     write_json_payload,
 )
 from .memory import exercise, tree_memory
+from .py_load import grpc_answer, py_load
 from .servers import Server
 from .wrk import WrkResult, run_wrk
 
 RESULTS_DIR = Path(__file__).with_name("results")
-WARM_UP_S = 1
+WARM_UP_S = 2
 DETAIL_CHARS = 200
 STARTED = time.monotonic()
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m bench.run", description=__doc__)
-    parser.add_argument("--duration", type=_positive_int, default=3, help="seconds per measured wrk run (default 3)")
+    parser.add_argument("--duration", type=_positive_int, default=5, help="seconds per measured run (default 5)")
     parser.add_argument(
         "--rounds",
         type=_positive_int,
         default=3,
-        help="wrk runs per measurement, the servers compared taking turns; medians are reported (default 3)",
+        help="runs per cell, the servers compared taking turns; medians and every round are reported (default 3)",
     )
     parser.add_argument(
         "--cases", type=_names, help=f"comma-separated case ids or model names (default all: {_case_ids()})"
     )
     parser.add_argument(
-        "--concurrency", type=_concurrencies, default=[1, 16], help="comma-separated connection counts (default 1,16)"
+        "--concurrency",
+        type=_numbers,
+        help="comma-separated connection counts for every throughput case (default: each case's own, 1,16 or 16)",
+    )
+    parser.add_argument(
+        "--wrk-threads", type=_numbers, default=[1, 4], help="load generator threads, each a cell (default 1,4)"
     )
     parser.add_argument("--skip-memory", action="store_true", help="skip the memory measurements")
-    parser.add_argument("--skip-naive", action="store_true", help="skip the naive Flask baseline")
+    parser.add_argument("--skip-naive", action="store_true", help="skip the naive app (layerserve's stack, jsonify)")
+    parser.add_argument("--skip-batching", action="store_true", help="skip the dynamic batching cells")
+    parser.add_argument("--skip-grpc", action="store_true", help="skip the gRPC cells")
     return parser.parse_args(argv)
 
 
@@ -68,7 +78,7 @@ def _names(text: str) -> list[str]:
     return [name.strip() for name in text.split(",") if name.strip()]
 
 
-def _concurrencies(text: str) -> list[int]:
+def _numbers(text: str) -> list[int]:
     return [_positive_int(n) for n in _names(text)]
 
 
@@ -80,11 +90,11 @@ def progress(message: str) -> None:
     print(f"[{time.monotonic() - STARTED:5.0f}s] {message}", file=sys.stderr, flush=True)
 
 
-# Outcomes: what one server did with one kind of request, as JSON-ready dicts.
+# Outcomes: what one contender did in one cell, as JSON-ready dicts.
 
 
 def measured(results: list[WrkResult]) -> dict:
-    """The rounds of one measurement: medians of req/s, p50 and p99; every round's numbers kept."""
+    """The rounds of one contender: medians of req/s, p50 and p99; every round's numbers kept."""
     problems = [problem for result in results for problem in result.problems]
     return {
         "status": "flagged" if problems else "ok",
@@ -102,78 +112,75 @@ def not_measured(status: str, detail: str) -> dict:
     return {"status": status, "detail": " ".join(detail.split())[:DETAIL_CHARS]}
 
 
-def clean_rps(outcome: dict | None) -> float | None:
-    """req/s of a measurement without errors; flagged or missing ones give no number to compare."""
-    if outcome is None or outcome["status"] != "ok":
-        return None
-    return outcome["wrk"]["requests_per_second"]
-
-
-def ratio(numerator: float | None, denominator: float | None) -> float | None:
-    return numerator / denominator if numerator is not None and denominator else None
-
-
-def round_ratios(numerator: dict | None, denominator: dict | None) -> list[float]:
-    """The ratio of each round's pair of runs, which ran back to back."""
-    if clean_rps(numerator) is None or clean_rps(denominator) is None:
-        return []
-    pairs = zip(numerator["wrk"]["rounds"], denominator["wrk"]["rounds"], strict=True)
-    return [a["requests_per_second"] / b["requests_per_second"] for a, b in pairs if b["requests_per_second"]]
-
-
 # Measuring.
 
-Contender = tuple[Server, str, Payload]  # who answers, which model, what request
+
+@dataclass(frozen=True)
+class Contender:
+    """Who answers, which model, what request, and the load generator: wrk, or bench/py_load.py
+    over gRPC ("grpc") or over HTTP ("http-py")."""
+
+    server: Server
+    model: str
+    payload: Payload
+    case: Case
+    tool: str = "wrk"
+
+    @property
+    def label(self) -> str:
+        return f"{self.server.label} {self.model} {self.payload.path.name} {self.tool}"
+
+    def run(self, concurrency: int, duration: int, threads: int) -> WrkResult:
+        if self.tool == "wrk":
+            return run_wrk(self.server.infer_url(self.model), self.payload, concurrency, duration, threads)
+        return py_load(self.tool, self.server, self.model, self.payload, concurrency, duration, threads)
 
 
-def measure_turns(contenders: dict[str, Contender | None], concurrency: int, args) -> dict[str, dict | None]:
-    """Each contender measured args.rounds times, taking turns (in reverse order every other
-    round), so a noisy machine's drift falls on all of them alike; the first round of each
-    starts with a warm-up run."""
+def measure_cell(contenders: dict[str, Contender | None], concurrency: int, threads: int, args, reference) -> dict:
+    """One cell: each contender's answer checked, then args.rounds runs each, taking turns (in
+    reverse order every other round) so a noisy machine's drift falls on all of them alike; the
+    first round of each starts with a warm-up run."""
     outcomes: dict[str, dict | None] = {}
     runs: dict[str, list[WrkResult]] = {}
     for name, contender in contenders.items():
         if contender is None:
             outcomes[name] = None
             continue
-        problem = check_ready(*contender, concurrency)
+        problem = check_answer(contender, reference)
         if problem is None:
             runs[name] = []
         else:
-            outcomes[name] = problem
+            progress(f"{contender.label}: {problem[:120]}")
+            outcomes[name] = not_measured("error", problem)
     for round_number in range(args.rounds):
         order = list(runs.items())
-        for name, results in order if round_number % 2 == 0 else reversed(order):  # A B, B A, A B, ...
-            server, model, payload = contenders[name]
+        for name, results in order if round_number % 2 == 0 else reversed(order):  # A B C, C B A, ...
+            contender = contenders[name]
             if round_number == 0:
-                run_wrk(server.infer_url(model), payload, concurrency, WARM_UP_S)
-            results.append(run_wrk(server.infer_url(model), payload, concurrency, args.duration))
+                contender.run(concurrency, WARM_UP_S, threads)
+                contender.server.wait_idle()
+            results.append(contender.run(concurrency, args.duration, threads))
+            contender.server.wait_idle()
             last = results[-1]
             problems = f" ({', '.join(last.problems)})" if last.problems else ""
             progress(
-                f"{_label(server, model, payload, concurrency)} round {round_number + 1}/{args.rounds}: "
+                f"{contender.label} c{concurrency} t{threads} round {round_number + 1}/{args.rounds}: "
                 f"{last.requests_per_second:,.0f} req/s, p50 {last.p50_ms:.2f} ms, p99 {last.p99_ms:.2f} ms{problems}"
             )
     outcomes.update({name: measured(results) for name, results in runs.items()})
     return {name: outcomes[name] for name in contenders}
 
 
-def check_ready(server: Server, model: str, payload: Payload, concurrency: int) -> dict | None:
-    """None when the model is ready and answers the request; otherwise the outcome saying why not."""
-    label = _label(server, model, payload, concurrency)
-    reason = unavailable_reason(server, model)
+def check_answer(contender: Contender, reference: dict[str, list[float]]) -> str | None:
+    """None when the model is ready and its answer equals the in-process forward bit for bit."""
+    reason = unavailable_reason(contender.server, contender.model)
     if reason:
-        progress(f"{label}: unavailable ({reason[:80]})")
-        return not_measured("unavailable", reason)
-    failure = preflight(server.infer_url(model), payload)
-    if failure:
-        progress(f"{label}: {failure[:80]}")
-        return not_measured("error", failure)
-    return None
-
-
-def _label(server: Server, model: str, payload: Payload, concurrency: int) -> str:
-    return f"{server.label} {model} {payload.path.name} c{concurrency}"
+        return f"unavailable: {reason}"
+    expected = reference[contender.server.kind][f"{contender.model}/{contender.case.id}"]
+    if contender.tool == "grpc":
+        answer = grpc_answer(contender.server, contender.model, contender.payload)
+        return answer.get("error") or compare(expected, answer["output"])
+    return check_http(contender.server.infer_url(contender.model), contender.payload, expected)
 
 
 def unavailable_reason(server: Server, model: str) -> str | None:
@@ -185,126 +192,105 @@ def unavailable_reason(server: Server, model: str) -> str | None:
     return None
 
 
-def preflight(url: str, payload: Payload) -> str | None:
-    response = requests.post(url, data=payload.body(), headers=payload.headers(), timeout=60)
-    if response.status_code != 200:
-        return f"HTTP {response.status_code}: {response.text.strip()}"
-    return None
+def implementation_differences(ours: dict, plain: dict) -> dict:
+    """How far layerserve's in-process answers are from the plain Sequential's, case by case."""
+    differences = {}
+    for key, values in ours.items():
+        a, b = np.asarray(values, dtype=np.float32), np.asarray(plain[key], dtype=np.float32)
+        differences[key] = {
+            "differing_values": int(np.count_nonzero(a.view(np.uint32) != b.view(np.uint32))),
+            "values": int(a.size),
+            "largest_difference": float(np.max(np.abs(a - b))),
+        }
+    return differences
 
 
-def forward_only(cases: list[Case]) -> dict[str, float]:
+def thread_counts(concurrency: int, args) -> list[int]:
+    """wrk needs a connection per thread: at c=1 only -t1 runs."""
+    return sorted({min(threads, concurrency) for threads in args.wrk_threads})
+
+
+def child_json(module: str, *arguments: str) -> dict:
     """In a child process, so the harness never maps torch: its pages would lower the servers' PSS."""
-    progress("forward-only: " + ", ".join(c.id for c in cases))
-    command = [sys.executable, "-m", "bench.forward", *(c.id for c in cases)]
-    completed = subprocess.run(command, cwd=servers.ROOT, capture_output=True, text=True, timeout=300)
+    command = [sys.executable, "-m", module, *arguments]
+    completed = subprocess.run(command, cwd=servers.ROOT, capture_output=True, text=True, timeout=600)
     if completed.returncode != 0:
-        raise RuntimeError(f"forward-only timing failed:\n{completed.stderr}")
+        raise RuntimeError(f"{module} failed:\n{completed.stderr}")
     return json.loads(completed.stdout)
 
 
-def measure_throughput(args, cases, payloads, forward, served: Server, naive: Server | None) -> list[dict]:
+def measure_throughput(args, cases, payloads, forward, running: "Running", reference) -> list[dict]:
     rows = []
     for case in cases:
-        for concurrency in args.concurrency:
-            contenders = {"layerserve": (served, case.model, payloads[case.id])}
-            contenders["naive"] = naive and (naive, case.model, payloads[case.id])
-            turns = measure_turns(contenders, concurrency, args)
-            ours, theirs = turns["layerserve"], turns["naive"]
-            rows.append(
-                {
-                    "case": case.id,
-                    "model": case.model,
-                    "batch": case.batch,
-                    "concurrency": concurrency,
-                    "layerserve": ours,
-                    "naive": theirs,
-                    "forward_per_s": forward[case.id],
-                    "ratios": {
-                        "layerserve/naive": ratio(clean_rps(ours), clean_rps(theirs)),
-                        "layerserve/naive per round": round_ratios(ours, theirs),
-                        "layerserve/forward": ratio(clean_rps(ours), forward[case.id]),
-                    },
+        for concurrency in args.concurrency or case.concurrency:
+            for threads in thread_counts(concurrency, args):
+                contenders = {
+                    "plain": Contender(running.plain, case.model, payloads[case.id], case),
+                    "layerserve": Contender(running.layerserve, case.model, payloads[case.id], case),
+                    "layerserve binary": case.binary
+                    and Contender(running.layerserve, case.model, payloads[case.id + ".bin"], case)
+                    or None,
+                    "naive": running.naive and Contender(running.naive, case.model, payloads[case.id], case),
                 }
-            )
-    return rows
-
-
-def measure_binary(args, cases, payloads, served: Server, directory: Path) -> list[dict]:
-    """JSON and binary bodies of the same batch, taking turns on the same server."""
-    rows = []
-    for case in (c for c in cases if c.binary):
-        status, detail, binary_payload = prepare_binary(served, case, payloads[case.id], directory)
-        for concurrency in args.concurrency:
-            json_contender = (served, case.model, payloads[case.id])
-            if status == "ok":
-                turns = measure_turns(
-                    {"json": json_contender, "binary": (served, case.model, binary_payload)}, concurrency, args
+                cell = measure_cell(contenders, concurrency, threads, args, reference)
+                rows.append(
+                    {
+                        "case": case.id,
+                        "concurrency": concurrency,
+                        "threads": threads,
+                        "contenders": cell,
+                        "forward_per_s": forward[case.id],
+                    }
                 )
-            else:
-                turns = {
-                    **measure_turns({"json": json_contender}, concurrency, args),
-                    "binary": not_measured(status, detail),
-                }
-            rows.append(
-                {
-                    "case": case.id,
-                    "concurrency": concurrency,
-                    "json": turns["json"],
-                    "binary": turns["binary"],
-                    "ratio": ratio(clean_rps(turns["binary"]), clean_rps(turns["json"])),
-                    "ratio per round": round_ratios(turns["binary"], turns["json"]),
-                }
-            )
     return rows
 
 
-def prepare_binary(served: Server, case: Case, json_payload: Payload, directory: Path):
-    """(status, detail, payload): the binary body, once it is known to answer like the JSON one."""
-    reason = unavailable_reason(served, case.model)
-    if reason:
-        return "unavailable", reason, None
-    payload = write_binary_payload(case, served.output_name(case.model), directory)
-    status, detail = check_binary(served.infer_url(case.model), json_payload, payload, served.output_name(case.model))
-    progress(f"binary check {case.id}: {status} {detail[:80]}")
-    return status, detail, payload
-
-
-def measure_batching(args, payloads, served: Server) -> dict:
+def measure_batching(args, payloads, running: "Running", reference) -> list[dict]:
     off_model, on_model = BATCHING_MODELS
-    payload = payloads[BATCHING_CASE_ID]
-    turns = measure_turns(
-        {"off": (served, off_model, payload), "on": (served, on_model, payload)}, BATCHING_CONCURRENCY, args
-    )
-    off, on = turns["off"], turns["on"]
-    return {
-        "case": BATCHING_CASE_ID,
-        "concurrency": BATCHING_CONCURRENCY,
-        "off": off,
-        "on": on,
-        "ratio": ratio(clean_rps(on), clean_rps(off)),
-        "ratio per round": round_ratios(on, off),
-    }
+    case = next(c for c in CASES if c.id == BATCHING_CASE_ID)
+    payload = payloads[case.id]
+    rows = []
+    for concurrency in BATCHING_CONCURRENCY:
+        for threads in thread_counts(concurrency, args):
+            contenders = {
+                "plain": Contender(running.plain, off_model, payload, case),
+                "off": Contender(running.layerserve, off_model, payload, case),
+                "on": Contender(running.layerserve, on_model, payload, case),
+            }
+            cell = measure_cell(contenders, concurrency, threads, args, reference)
+            rows.append({"case": case.id, "concurrency": concurrency, "threads": threads, "contenders": cell})
+    return rows
 
 
-def measure_memory(args, payloads, log_dir: Path) -> tuple[list[dict], dict]:
+def measure_grpc(args, payloads, running: "Running", reference) -> list[dict]:
+    """gRPC against HTTP on the same server, each load generator at the same connections and threads."""
+    rows = []
+    for case_id, http_kind in GRPC_CASES.items():
+        case = next(c for c in CASES if c.id == case_id)
+        http_payload = payloads[case.id + (".bin" if http_kind == "binary" else "")]
+        for threads in thread_counts(16, args):
+            contenders = {
+                "http wrk": Contender(running.layerserve, case.model, http_payload, case),
+                "http py": Contender(running.layerserve, case.model, http_payload, case, "http-py"),
+                "grpc py": Contender(running.layerserve, case.model, http_payload, case, "grpc"),
+            }
+            cell = measure_cell(contenders, 16, threads, args, reference)
+            rows.append({"case": case.id, "http": http_kind, "concurrency": 16, "threads": threads, "contenders": cell})
+    return rows
+
+
+def measure_memory(args, payloads, log_dir: Path, weights_dir: Path) -> list[dict]:
     """One server at a time: trees running side by side would share library pages and split their PSS."""
     candidates = [
         ("layerserve 1 worker", lambda: servers.layerserve(1, log_dir, "memory")),
+        ("layerserve 2 workers", lambda: servers.layerserve(2, log_dir, "memory")),
         ("layerserve 4 workers", lambda: servers.layerserve(4, log_dir, "memory")),
+        ("layerserve 2 workers, gRPC on", lambda: servers.layerserve(2, log_dir, "memory-grpc", grpc=True)),
+        ("plain 2 workers", lambda: servers.plain(log_dir, "memory", weights_dir)),
     ]
     if not args.skip_naive:
         candidates.append(("naive 2 workers", lambda: servers.naive(log_dir, "memory")))
-    results = [memory_of(label, start, payloads) for label, start in candidates]
-    totals = {r["server"]: r["pss_total"] for r in results}
-    ratios = {
-        "layerserve PSS total: 4 workers / 1 worker": ratio(
-            totals["layerserve 4 workers"], totals["layerserve 1 worker"]
-        ),
-        "PSS total: layerserve 4 workers / naive 2 workers": ratio(
-            totals["layerserve 4 workers"], totals.get("naive 2 workers")
-        ),
-    }
-    return results, ratios
+    return [memory_of(label, start, payloads) for label, start in candidates]
 
 
 def memory_of(label: str, start, payloads: dict[str, Payload]) -> dict:
@@ -332,21 +318,45 @@ def write_results(results: dict, text: str, run_id: str) -> list[Path]:
     return paths
 
 
+@dataclass
+class Running:
+    layerserve: Server
+    plain: Server
+    naive: Server | None
+
+
 def run(args: argparse.Namespace, results: dict, log_dir: Path) -> None:
     cases = select_cases(args.cases)
     with tempfile.TemporaryDirectory(prefix="layerserve-bench-") as tmp:
         directory = Path(tmp)
-        payloads = {case.id: write_json_payload(case, directory) for case in CASES}
-        forward = forward_only(cases)
-        with ExitStack() as running:
-            served = running.enter_context(servers.layerserve(2, log_dir, "throughput"))
-            naive = None if args.skip_naive else running.enter_context(servers.naive(log_dir, "throughput"))
-            results["throughput"] = measure_throughput(args, cases, payloads, forward, served, naive)
-            results["binary"] = measure_binary(args, cases, payloads, served, directory)
-            if any(c.id == BATCHING_CASE_ID for c in cases):
-                results["batching"] = measure_batching(args, payloads, served)
+        payloads = {}
+        for case in CASES:
+            payloads[case.id] = write_json_payload(case, directory)
+            payloads[case.id + ".bin"] = write_binary_payload(case, directory)
+        progress("the plain app's weights; each server's in-process forward pass")
+        weights = directory / "weights"
+        child_json("bench.reference", "weights", str(weights))
+        reference = {"plain": child_json("bench.reference", "plain", str(weights))}
+        reference["layerserve"] = child_json("bench.reference", "layerserve")
+        if not args.skip_naive:
+            reference["naive"] = child_json("bench.reference", "naive")
+        results["implementations"] = implementation_differences(reference["layerserve"], reference["plain"])
+        progress("forward-only: " + ", ".join(c.id for c in cases))
+        forward = child_json("bench.forward", *(c.id for c in cases))
+        with ExitStack() as stack:
+            layerserve = stack.enter_context(servers.layerserve(2, log_dir, "throughput", grpc=not args.skip_grpc))
+            running = Running(
+                layerserve=layerserve,
+                plain=stack.enter_context(servers.plain(log_dir, "throughput", directory / "weights")),
+                naive=None if args.skip_naive else stack.enter_context(servers.naive(log_dir, "throughput")),
+            )
+            results["throughput"] = measure_throughput(args, cases, payloads, forward, running, reference)
+            if not args.skip_batching and any(c.id == BATCHING_CASE_ID for c in cases):
+                results["batching"] = measure_batching(args, payloads, running, reference)
+            if not args.skip_grpc:
+                results["grpc"] = measure_grpc(args, payloads, running, reference)
         if not args.skip_memory:
-            results["memory"], results["memory_ratios"] = measure_memory(args, payloads, log_dir)
+            results["memory"] = measure_memory(args, payloads, log_dir, directory / "weights")
 
 
 def main(argv: list[str] | None = None) -> None:

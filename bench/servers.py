@@ -1,4 +1,4 @@
-"""Start, probe and stop the servers under test: layerserve (`layerserve serve`) and the naive baseline."""
+"""Start, probe and stop the servers under test: layerserve (`layerserve serve`), the plain app, the naive app."""
 
 import contextlib
 import os
@@ -17,8 +17,11 @@ from .cases import MODELS_DIR
 ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
 NAIVE_CONFIG = Path(__file__).with_name("naive_gunicorn.conf.py")
+PLAIN_CONFIG = Path(__file__).with_name("plain_gunicorn.conf.py")
 READY_DEADLINE_S = 60.0
 STOP_GRACE_S = 20.0
+IDLE_DEADLINE_S = 10.0
+IDLE_SAMPLE_S = 0.2
 
 
 def free_port() -> int:
@@ -30,13 +33,21 @@ def free_port() -> int:
 class Server:
     """One gunicorn tree; a context manager that is ready on entry and fully stopped on exit."""
 
-    def __init__(self, label: str, command: list[str], env: dict[str, str], port: int, log_path: Path):
+    def __init__(
+        self, label: str, command: list[str], env: dict[str, str], port: int, log_path: Path, grpc_port: int = 0
+    ):
         self.label = label
+        self.grpc_target = f"127.0.0.1:{grpc_port}" if grpc_port else None
         self.command = command
         self.env = env
         self.url = f"http://127.0.0.1:{port}"
         self.log_path = log_path
         self.process: subprocess.Popen | None = None
+
+    @property
+    def kind(self) -> str:
+        """layerserve, plain or naive: whose in-process forward pass its answers must equal."""
+        return self.label.split("-")[0]
 
     def __enter__(self) -> "Server":
         self.start()
@@ -79,6 +90,25 @@ class Server:
         master = psutil.Process(self.process.pid)
         return [master, *master.children(recursive=True)]
 
+    def wait_idle(self, deadline_s: float = IDLE_DEADLINE_S) -> None:
+        """Until the tree uses less than a tenth of a CPU: a load generator stops at its deadline,
+        but the server still works through the requests it has queued, and that work must not
+        fall into the next contender's run."""
+        deadline = time.monotonic() + deadline_s
+        while time.monotonic() < deadline:
+            before = self._cpu_seconds()
+            time.sleep(IDLE_SAMPLE_S)
+            if self._cpu_seconds() - before < 0.1 * IDLE_SAMPLE_S:
+                return
+
+    def _cpu_seconds(self) -> float:
+        total = 0.0
+        for process in self.processes():
+            with contextlib.suppress(psutil.NoSuchProcess):
+                times = process.cpu_times()
+                total += times.user + times.system
+        return total
+
     def models(self) -> dict[str, dict]:
         """GET /v2/models by name: each entry has a state (READY, UNAVAILABLE, ...) and maybe a reason."""
         response = requests.get(f"{self.url}/v2/models", timeout=10)
@@ -119,18 +149,28 @@ def _kill(process: psutil.Process) -> None:
         process.kill()
 
 
-def layerserve(workers: int, log_dir: Path, phase: str) -> Server:
+def layerserve(workers: int, log_dir: Path, phase: str, grpc: bool = False) -> Server:
     """Started as the container and the integration tests start it: the `layerserve serve` console script."""
-    port = free_port()
+    port, grpc_port = free_port(), free_port() if grpc else 0
     env = {
         **os.environ,
         "LAYERSERVE_MODELS": str(MODELS_DIR),
         "LAYERSERVE_HOST": "127.0.0.1",
         "LAYERSERVE_PORT": str(port),
         "LAYERSERVE_WORKERS": str(workers),
+        "LAYERSERVE_GRPC_PORT": str(grpc_port),
     }
     label = f"layerserve-{workers}w"
-    return Server(label, [str(BIN / "layerserve"), "serve"], env, port, log_dir / f"{phase}-{label}.log")
+    return Server(
+        label, [str(BIN / "layerserve"), "serve"], env, port, log_dir / f"{phase}-{label}.log", grpc_port=grpc_port
+    )
+
+
+def plain(log_dir: Path, phase: str, weights_dir: Path) -> Server:
+    port = free_port()
+    env = {**os.environ, "BENCH_MODELS": str(MODELS_DIR), "BENCH_WEIGHTS": str(weights_dir)}
+    command = [str(BIN / "gunicorn"), "--config", str(PLAIN_CONFIG), "--bind", f"127.0.0.1:{port}"]
+    return Server("plain-2w", command, env, port, log_dir / f"{phase}-plain-2w.log")
 
 
 def naive(log_dir: Path, phase: str) -> Server:

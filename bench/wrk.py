@@ -9,6 +9,7 @@ from pathlib import Path
 from .cases import Payload
 
 POST_SCRIPT = Path(__file__).with_name("post.lua")
+TIMEOUT_S = 20
 TIME_UNITS_MS = {"us": 0.001, "ms": 1.0, "s": 1000.0, "m": 60_000.0, "h": 3_600_000.0}
 
 
@@ -35,13 +36,15 @@ class WrkResult:
         return {**asdict(self), "problems": self.problems}
 
 
-def wrk_command(url: str, concurrency: int, duration: int) -> list[str]:
-    threads = min(concurrency, 4)
-    return ["wrk", f"-t{threads}", f"-c{concurrency}", f"-d{duration}s", "--latency", "-s", str(POST_SCRIPT), url]
+def wrk_command(url: str, concurrency: int, duration: int, threads: int) -> list[str]:
+    # --timeout: wrk's default of 2 s would drop the slowest answers of a loaded machine from the latencies
+    return ["wrk", f"-t{threads}", f"-c{concurrency}", f"-d{duration}s", f"--timeout={TIMEOUT_S}s", "--latency",
+            "-s", str(POST_SCRIPT), url]  # fmt: skip
 
 
-def run_wrk(url: str, payload: Payload, concurrency: int, duration: int) -> WrkResult:
-    command = wrk_command(url, concurrency, duration)
+def run_wrk(url: str, payload: Payload, concurrency: int, duration: int, threads: int) -> WrkResult:
+    """wrk with `threads` threads (at most `concurrency`: each thread needs a connection)."""
+    command = wrk_command(url, concurrency, duration, min(threads, concurrency))
     env = {
         **os.environ,
         "BENCH_BODY": str(payload.path),

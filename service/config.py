@@ -5,7 +5,7 @@ import os
 from collections.abc import Mapping
 from typing import NamedTuple
 
-from .stack.limits import DEFAULT_MAX_PARAMETERS
+from .stack import limits
 
 
 class Setting(NamedTuple):
@@ -28,9 +28,34 @@ SETTINGS = {
     ),
     "MAX_MODEL_PARAMETERS": Setting(
         "LAYERSERVE_MAX_MODEL_PARAMETERS",
-        DEFAULT_MAX_PARAMETERS,
-        "most tensor values one model may hold, and most values one layer may output per sample; "
-        "a bigger model is refused at load and listed `UNAVAILABLE`",
+        limits.DEFAULT_MAX_PARAMETERS,
+        "most tensor values one model may hold; a bigger model is refused at load and listed `UNAVAILABLE`",
+    ),
+    "MAX_DEFINITION_BYTES": Setting(
+        "LAYERSERVE_MAX_DEFINITION_BYTES",
+        limits.DEFAULT_MAX_DEFINITION_BYTES,
+        "largest definition file; a bigger one is refused unread (weights belong in safetensors)",
+    ),
+    "MAX_REQUEST_VALUES": Setting(
+        "LAYERSERVE_MAX_REQUEST_VALUES",
+        limits.DEFAULT_MAX_REQUEST_VALUES,
+        "most tensor values (inputs and every layer's output) one request may make; past it, 413 with the "
+        "largest batch that fits; a model whose one sample needs more is refused at load",
+    ),
+    "MAX_ANSWER_VALUES": Setting(
+        "LAYERSERVE_MAX_ANSWER_VALUES",
+        limits.DEFAULT_MAX_ANSWER_VALUES,
+        "most output values one answer may carry; past it, 413 with the largest batch that fits",
+    ),
+    "MAX_REQUEST_MACS": Setting(
+        "LAYERSERVE_MAX_REQUEST_MACS",
+        limits.DEFAULT_MAX_REQUEST_MACS,
+        "most multiply-adds one request may ask for; past it, 413 with the largest batch that fits",
+    ),
+    "LOAD_TIMEOUT": Setting(
+        "LAYERSERVE_LOAD_TIMEOUT",
+        limits.DEFAULT_LOAD_TIMEOUT,
+        "seconds a model folder may take to load; past it, the load is abandoned and reported",
     ),
     "REQUEST_LOG": Setting("LAYERSERVE_REQUEST_LOG", True, "one JSON line per request on stdout"),
     "METRICS": Setting("LAYERSERVE_METRICS", True, "metrics at `GET /metrics`; off, nothing is observed and it is 404"),
@@ -55,9 +80,19 @@ SETTINGS = {
     "INFER_TOKEN": Setting(
         "LAYERSERVE_INFER_TOKEN", "", "bearer token that infer, trace and `:predict` require; empty: inference is open"
     ),
+    "REPOSITORY_POLL_S": Setting(
+        "LAYERSERVE_REPOSITORY_POLL_S",
+        0.0,
+        "poll mode: seconds between scans of the models folder; a changed model is reloaded in every worker; 0: off",
+    ),
     # process settings (gunicorn.conf.py)
     "HOST": Setting("LAYERSERVE_HOST", "127.0.0.1", "bind address; `serve --host`"),
     "PORT": Setting("LAYERSERVE_PORT", 8000, "bind port (0: any free port); `serve --port`"),
+    "GRPC_PORT": Setting(
+        "LAYERSERVE_GRPC_PORT",
+        0,
+        "port of the Open Inference Protocol over gRPC, served by every worker on the same host; 0: no gRPC",
+    ),
     "WORKERS": Setting("LAYERSERVE_WORKERS", 2, "gunicorn worker processes; `serve --workers`"),
     "THREADS": Setting(
         "LAYERSERVE_THREADS", 8, "request threads per worker; also how many requests one dynamic batch can merge"
@@ -88,8 +123,13 @@ def from_environment(environ: Mapping[str, str] = os.environ) -> dict:
     return values
 
 
-# 0 means "any free port" and "never sample"; everywhere else it is a mistake.
-_ZERO_ALLOWED = ("LAYERSERVE_PORT", "LAYERSERVE_HEALTH_SAMPLE_EVERY")
+# 0 means "any free port", "no gRPC", "never sample" and "do not poll"; everywhere else it is a mistake.
+_ZERO_ALLOWED = (
+    "LAYERSERVE_PORT",
+    "LAYERSERVE_GRPC_PORT",
+    "LAYERSERVE_HEALTH_SAMPLE_EVERY",
+    "LAYERSERVE_REPOSITORY_POLL_S",
+)
 _BOOLEANS = {"1": True, "true": True, "yes": True, "on": True, "0": False, "false": False, "no": False, "off": False}
 
 
@@ -113,3 +153,14 @@ def _convert(variable: str, raw: str, kind: type):
 
 def settings(environ: Mapping[str, str] = os.environ) -> dict:
     return {**defaults(), **from_environment(environ)}
+
+
+def model_limits(values: Mapping) -> limits.ModelLimits:
+    """The bounds models are loaded and served under, from the settings."""
+    return limits.ModelLimits(
+        max_parameters=values["MAX_MODEL_PARAMETERS"],
+        max_definition_bytes=values["MAX_DEFINITION_BYTES"],
+        max_request_values=values["MAX_REQUEST_VALUES"],
+        max_answer_values=values["MAX_ANSWER_VALUES"],
+        max_request_macs=values["MAX_REQUEST_MACS"],
+    )

@@ -108,8 +108,8 @@ class Client:
         return metadata
 
     def is_model_ready(self, name: str, version: str | None = None, **kwargs: Any) -> bool:
-        # 503 is how the server reports a model that failed to load or is warming up.
-        return self._probe(_model_path(name, version) + "/ready", "ready", **kwargs)
+        # 503: warming up; 400: failed to load or unloaded (the reason is in models()).
+        return self._probe(_model_path(name, version) + "/ready", "ready", unavailable=exceptions.BadRequest, **kwargs)
 
     def layers(self, name: str, version: str | None = None, **kwargs: Any) -> dict:
         return self._request("GET", _model_path(name, version) + "/layers", **kwargs)
@@ -168,6 +168,13 @@ class Client:
         body = self._request("POST", _model_path(name, version) + "/infer", json=payload, **kwargs)
         return InferResult(body, as_numpy=want_numpy)
 
+    def trace(self, name: str, inputs: Any, version: str | None = None, **kwargs: Any) -> dict:
+        """Run the inputs through the declared layers one at a time; returns every layer's output,
+        statistics and health, as the server's trace endpoint gives them."""
+        payload = {"inputs": self._encode_inputs(name, version, inputs, kwargs)}
+        kwargs.setdefault("retries", self.inference_retries)
+        return self._request("POST", _model_path(name, version) + "/trace", json=payload, **kwargs)
+
     def predict(self, name: str, instances: Any, **kwargs: Any) -> list:
         """Run the model through the V1 protocol; returns the "predictions" list."""
         path = f"/v1/models/{quote(name, safe='')}:predict"
@@ -222,10 +229,10 @@ class Client:
         except requests.RequestException as exc:
             raise exceptions.LayerserveError(f"{method} {url} failed: {exc}") from exc
 
-    def _probe(self, path: str, key: str, **kwargs: Any) -> bool:
+    def _probe(self, path: str, key: str, unavailable: type = exceptions.NotReady, **kwargs: Any) -> bool:
         try:
             body = self._request("GET", path, **kwargs)
-        except exceptions.NotReady:
+        except (exceptions.NotReady, unavailable):
             return False
         return bool(body.get(key, True)) if isinstance(body, dict) else True
 

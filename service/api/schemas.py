@@ -2,6 +2,9 @@
 
 from marshmallow import INCLUDE, Schema, fields, validate
 
+# A request id is echoed in the answer: an identifier, not a payload.
+MAX_ID_CHARS = 256
+
 # Dimensions are int64, as numpy's; the bound also puts the limit in /openapi.json.
 _shape = fields.List(fields.Integer(strict=True, validate=validate.Range(min=0, max=2**63 - 1)), required=True)
 
@@ -26,7 +29,7 @@ class RequestOutputSchema(Schema):
 
 
 class InferRequestSchema(Schema):
-    id = fields.String(metadata={"description": "echoed in the response"})
+    id = fields.String(validate=validate.Length(max=MAX_ID_CHARS), metadata={"description": "echoed in the response"})
     parameters = fields.Dict()
     inputs = fields.List(fields.Nested(RequestInputSchema), required=True, validate=validate.Length(min=1))
     outputs = fields.List(

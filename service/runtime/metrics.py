@@ -77,7 +77,8 @@ class Metrics:
         own = None if multiprocess_dir else self.registry
         self._requests = Counter(
             "layerserve_inference_requests",
-            "Inference requests (V2 infer and V1 predict) answered, by model, protocol and HTTP status.",
+            "Inference requests (V2 infer, V1 predict, gRPC ModelInfer) answered, by model, protocol and HTTP status "
+            "(for gRPC: the HTTP status of the same answer over HTTP).",
             ["model", "protocol", "status"],
             registry=own,
         )

@@ -45,6 +45,7 @@ control_socket_disable = True  # several instances may share a host
 
 
 _connections = ConnectionTable()
+_poller = None
 
 
 def when_ready(server):
@@ -62,6 +63,19 @@ def pre_fork(server, worker):
     worker.connection_table = _connections
     worker.connection_slot = _connections.claim()
     worker.active_requests = _settings["ACTIVE_REQUESTS"]
+    worker.repository_poller = _poller_for(server.app.wsgi().extensions["layerserve"].sync)
+
+
+def _poller_for(sync):
+    """Poll mode's one poller per loaded app, made in the master: a reload (SIGHUP) loads a new app."""
+    # imported here: it imports prometheus_client, which must not be imported before the
+    # multiprocess directory above is set
+    from service.server.repository_poll import RepositoryPoller
+
+    global _poller
+    if _settings["REPOSITORY_POLL_S"] and (_poller is None or _poller.sync is not sync):
+        _poller = RepositoryPoller(sync, _settings["REPOSITORY_POLL_S"])
+    return _poller
 
 
 def post_worker_init(worker):
@@ -73,6 +87,37 @@ def post_worker_init(worker):
     worker.wsgi.extensions["layerserve"].sync.start(watch=True)
     worker.wsgi.extensions["layerserve"].repository.warm_up()
     worker.log.info("worker %s warmed up its models", worker.pid)
+    if _settings["GRPC_PORT"]:
+        worker.grpc_server = _start_grpc(worker)
+    if worker.repository_poller:
+        worker.repository_poller.start()  # LAYERSERVE_REPOSITORY_POLL_S: one worker at a time polls
+
+
+def _start_grpc(worker):
+    """The Open Inference Protocol over gRPC from this worker too, on the same models, token and
+    limits: its threads start here, after the fork (they would not survive it in the master)."""
+    from service.grpc_api.server import start_grpc_server
+
+    parts = worker.wsgi.extensions["layerserve"]
+    server = start_grpc_server(
+        host=_settings["HOST"],
+        port=_settings["GRPC_PORT"],
+        threads=_settings["THREADS"],
+        repository=parts.repository,
+        pipeline=parts.pipeline,
+        infer_timeout=_settings["INFER_TIMEOUT"],
+        max_message_bytes=_settings["MAX_BODY_BYTES"],
+    )
+    worker.log.info("worker %s serves gRPC on %s:%s", worker.pid, _settings["HOST"], _settings["GRPC_PORT"])
+    return server
+
+
+def worker_exit(server, worker):
+    grpc_server = getattr(worker, "grpc_server", None)
+    if grpc_server is not None:
+        from service.grpc_api.server import stop_grpc_server
+
+        stop_grpc_server(grpc_server)
 
 
 def child_exit(server, worker):

@@ -198,6 +198,20 @@ def test_buffer_values_match_torch(app, client):
         np.testing.assert_allclose(described["values"], getattr(module, described["name"]).numpy(), atol=1e-6)
 
 
+def test_values_need_the_inference_token_and_the_summary_stays_open(make_app):
+    client = make_app({"dense": None}, INFER_TOKEN="secret").test_client()
+    assert client.get("/v2/models/dense/layers/dense1").status_code == 200
+    assert client.get("/v2/models/dense/layers/dense1?values=false").status_code == 200
+    refused = client.get("/v2/models/dense/layers/dense1?values=true")
+    assert refused.status_code == 401
+    assert "values" not in refused.get_data(as_text=True)
+    wrong = client.get("/v2/models/dense/layers/dense1?values=true", headers={"Authorization": "Bearer nope"})
+    assert wrong.status_code == 401
+    given = client.get("/v2/models/dense/layers/dense1?values=true", headers={"Authorization": "Bearer secret"})
+    assert given.status_code == 200
+    assert "values" in given.get_json()["parameters"][0]
+
+
 @pytest.mark.parametrize("query", ["", "?values=false"])
 def test_no_values_unless_asked(client, query):
     dense1 = client.get(f"/v2/models/dense/layers/0{query}").get_json()

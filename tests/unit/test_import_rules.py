@@ -23,6 +23,8 @@ FORBIDDEN = {
                         "werkzeug"],
     "service.api": ["service.server", "service.cli", "gunicorn"],
     "service.server": ["service.api", "service.cli"],
+    "service.grpc_api": ["service.api", "service.server", "service.app", "service.cli", "service.wsgi",
+                         "service.convert", "service.explorer", "flask", "werkzeug", "gunicorn"],
     "layerserve_client": ["service", "torch", "flask"],
 }  # fmt: skip
 
@@ -94,12 +96,20 @@ def test_no_forbidden_import():
         ("import flask\n", "service/stack/x.py"),
         ("def f():\n    from ..runtime.served import ServedModel\n", "service/tensors/x.py"),
         ("from service.runtime import repository\n", "client/layerserve_client/x.py"),
+        ("from ..api.pipeline import RequestPipeline\n", "service/grpc_api/x.py"),
+        ("import flask\n", "service/grpc_api/x.py"),
     ],
 )
 def test_a_forbidden_import_is_found(tmp_path, monkeypatch, source, where):
     """The checker itself: each of these must be reported."""
     fake_root = tmp_path
-    for package in ("service/stack", "service/runtime", "service/tensors", "client/layerserve_client"):
+    for package in (
+        "service/stack",
+        "service/runtime",
+        "service/tensors",
+        "service/grpc_api",
+        "client/layerserve_client",
+    ):
         (fake_root / package).mkdir(parents=True, exist_ok=True)
     (fake_root / where).write_text(source)
     monkeypatch.setattr(__import__(__name__, fromlist=["ROOT"]), "ROOT", fake_root)

@@ -1,0 +1,280 @@
+"""The Open Inference Protocol over gRPC, from tritonclient's gRPC client as shipped, against a real
+gunicorn server: health, metadata, inference (raw and typed contents), the token, and errors."""
+
+import json
+import shutil
+import time
+
+import grpc
+import numpy as np
+import pytest
+import requests
+import tritonclient.grpc as triton
+from tritonclient.grpc import service_pb2, service_pb2_grpc
+from tritonclient.utils import InferenceServerException
+
+from .conftest import ROOT, ServerProcess, free_port
+from .test_server import add_broken_model
+
+pytestmark = pytest.mark.integration
+
+TOKEN = "grpc-test-token"
+AUTH = {"authorization": f"Bearer {TOKEN}"}
+MAX_BATCH = 8
+MAX_BODY_BYTES = 64 * 1024
+DEADLINE_S = 30.0
+
+
+def wait_for_grpc(target: str) -> triton.InferenceServerClient:
+    """The workers start gRPC after their warm-up; poll until one answers."""
+    client = triton.InferenceServerClient(target)
+    deadline = time.monotonic() + DEADLINE_S
+    while True:
+        try:
+            if client.is_server_live():
+                return client
+        except InferenceServerException:
+            if time.monotonic() > deadline:
+                raise
+        time.sleep(0.1)
+
+
+def wait_for_every_worker(server: ServerProcess) -> None:
+    """HTTP readiness comes from the first worker up; each starts gRPC once its models are warm."""
+    deadline = time.monotonic() + DEADLINE_S
+    while server.log().count("serves gRPC on") < server.workers:
+        assert time.monotonic() < deadline, f"not every worker serves gRPC:\n{server.log()}"
+        time.sleep(0.1)
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    models = shutil.copytree(ROOT / "models", tmp_path_factory.mktemp("grpc") / "models")
+    add_broken_model(models)
+    grpc_port = free_port()
+    env = {
+        "LAYERSERVE_GRPC_PORT": str(grpc_port),
+        "LAYERSERVE_INFER_TOKEN": TOKEN,
+        "LAYERSERVE_MAX_BATCH_SIZE": str(MAX_BATCH),
+        "LAYERSERVE_MAX_BODY_BYTES": str(MAX_BODY_BYTES),
+    }
+    process = ServerProcess(models, env=env).start()
+    process.grpc_target = f"127.0.0.1:{grpc_port}"
+    wait_for_every_worker(process)
+    yield process
+    process.stop()
+
+
+@pytest.fixture(scope="module")
+def client(server):
+    client = wait_for_grpc(server.grpc_target)
+    yield client
+    client.close()
+
+
+def fp32_input(name: str, values) -> triton.InferInput:
+    array = np.asarray(values, dtype=np.float32)
+    tensor = triton.InferInput(name, list(array.shape), "FP32")
+    tensor.set_data_from_numpy(array)
+    return tensor
+
+
+def http_output(server, model: str, name: str, values) -> np.ndarray:
+    array = np.asarray(values, dtype=np.float32)
+    body = {"inputs": [{"name": name, "shape": list(array.shape), "datatype": "FP32", "data": array.ravel().tolist()}]}
+    response = requests.post(f"{server.url}/v2/models/{model}/infer", json=body, headers=AUTH, timeout=10)
+    response.raise_for_status()
+    output = response.json()["outputs"][0]
+    return np.asarray(output["data"], dtype=np.float32).reshape(output["shape"])
+
+
+def error_of(call) -> InferenceServerException:
+    with pytest.raises(InferenceServerException) as raised:
+        call()
+    return raised.value
+
+
+# --- health and metadata ------------------------------------------------------------------------
+
+
+def test_live_and_ready(client):
+    assert client.is_server_live()
+    assert client.is_server_ready()
+    assert client.is_model_ready("dense")
+    assert client.is_model_ready("dense", "1")
+
+
+def test_a_model_that_failed_to_load_is_not_ready(client):
+    assert not client.is_model_ready("broken")
+
+
+def test_readiness_of_an_unknown_model_or_version_is_not_found(client):
+    assert error_of(lambda: client.is_model_ready("nope")).status() == "StatusCode.NOT_FOUND"
+    assert error_of(lambda: client.is_model_ready("dense", "7")).status() == "StatusCode.NOT_FOUND"
+
+
+def test_server_metadata(client):
+    metadata = client.get_server_metadata(as_json=True)
+    assert metadata["name"] == "layerserve"
+    assert metadata["version"]
+
+
+def test_model_metadata_matches_http(server, client):
+    metadata = client.get_model_metadata("dense", as_json=True)
+    http = requests.get(f"{server.url}/v2/models/dense", timeout=10).json()
+    assert metadata["name"] == "dense"
+    assert metadata["versions"] == ["1"]
+    assert metadata["platform"] == "layerserve"
+    assert metadata["inputs"] == [{"name": "point", "datatype": "FP32", "shape": ["-1", "2"]}]
+    assert metadata["outputs"] == [{"name": "activation1", "datatype": "FP32", "shape": ["-1", "3"]}]
+    assert [i["shape"] for i in http["inputs"]] == [[int(d) for d in i["shape"]] for i in metadata["inputs"]]
+
+
+# --- inference ----------------------------------------------------------------------------------
+
+
+def test_dense_maps_the_worked_example(client):
+    result = client.infer("dense", [fp32_input("point", [[0.5, 1.0]])], headers=AUTH)
+    np.testing.assert_allclose(result.as_numpy("activation1"), [[1.2, 3.6, 0.65]], rtol=1e-6)
+    response = result.get_response()
+    assert (response.model_name, response.model_version) == ("dense", "1")
+    assert len(response.raw_output_contents) == 1  # raw inputs, raw outputs
+
+
+def test_fold_answers_like_http_bit_for_bit(server, client):
+    batch = [[1, 0], [0, 1], [1, 1]]
+    result = client.infer("fold", [fp32_input("x", batch)], headers=AUTH)
+    answer = result.as_numpy("act")
+    np.testing.assert_array_equal(answer, [[1, 0], [0.5, 1], [1.5, 0.5]])
+    assert answer.tobytes() == http_output(server, "fold", "x", batch).tobytes()
+
+
+def test_wide_raw_contents_round_trip(server, client):
+    """A larger batch in raw bytes; the answer equals the HTTP JSON answer bit for bit."""
+    batch = np.random.default_rng(0).standard_normal((MAX_BATCH, 2), dtype=np.float32)
+    answer = client.infer("dense", [fp32_input("point", batch)], headers=AUTH).as_numpy("activation1")
+    assert answer.shape == (MAX_BATCH, 3)
+    assert answer.tobytes() == http_output(server, "dense", "point", batch).tobytes()
+
+
+def test_requested_output_and_request_id(client):
+    outputs = [triton.InferRequestedOutput("activation1")]
+    result = client.infer("dense", [fp32_input("point", [[0.5, 1.0]])], outputs=outputs, request_id="r-1", headers=AUTH)
+    assert result.get_response().id == "r-1"
+    assert [o.name for o in result.get_response().outputs] == ["activation1"]
+
+
+def test_an_unknown_requested_output_is_invalid(client):
+    outputs = [triton.InferRequestedOutput("nope")]
+    error = error_of(lambda: client.infer("dense", [fp32_input("point", [[0.5, 1.0]])], outputs=outputs, headers=AUTH))
+    assert error.status() == "StatusCode.INVALID_ARGUMENT"
+    assert "no output 'nope'" in error.message()
+
+
+def typed_request(model: str, name: str, values, **contents) -> service_pb2.ModelInferRequest:
+    """Typed contents (no raw bytes), built with tritonclient's own protocol messages."""
+    request = service_pb2.ModelInferRequest(model_name=model)
+    tensor = request.inputs.add(name=name, datatype="FP32", shape=list(np.shape(values)))
+    if contents:
+        for field, data in contents.items():
+            getattr(tensor.contents, field).extend(data)
+    else:
+        tensor.contents.fp32_contents.extend(np.ravel(values).tolist())
+    return request
+
+
+@pytest.fixture(scope="module")
+def stub(server, client):
+    with grpc.insecure_channel(server.grpc_target) as channel:
+        yield service_pb2_grpc.GRPCInferenceServiceStub(channel)
+
+
+def test_typed_contents_in_typed_contents_out(stub):
+    response = stub.ModelInfer(typed_request("dense", "point", [[0.5, 1.0]]), metadata=tuple(AUTH.items()))
+    assert not response.raw_output_contents
+    (output,) = response.outputs
+    assert (output.name, output.datatype, list(output.shape)) == ("activation1", "FP32", [1, 3])
+    np.testing.assert_allclose(output.contents.fp32_contents, [1.2, 3.6, 0.65], rtol=1e-6)
+
+
+def test_typed_contents_in_the_wrong_field_are_refused(stub):
+    request = typed_request("dense", "point", [[0.5, 1.0]], int64_contents=[1, 2])
+    with pytest.raises(grpc.RpcError) as raised:
+        stub.ModelInfer(request, metadata=tuple(AUTH.items()))
+    assert raised.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert "FP32 values go in contents.fp32_contents" in raised.value.details()
+
+
+# --- the token ----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("headers", [{}, {"authorization": "Bearer wrong"}, {"authorization": TOKEN}])
+def test_inference_needs_the_token(client, headers):
+    error = error_of(lambda: client.infer("dense", [fp32_input("point", [[0.5, 1.0]])], headers=headers))
+    assert error.status() == "StatusCode.UNAUTHENTICATED"
+    assert "bearer token" in error.message()
+
+
+def test_metadata_needs_no_token(client):
+    assert client.get_model_metadata("dense", as_json=True)["name"] == "dense"
+
+
+# --- errors -------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("model", "tensor", "status", "words"),
+    [
+        ("nope", fp32_input("point", [[0.5, 1.0]]), "NOT_FOUND", "unknown model 'nope'"),
+        ("broken", fp32_input("x", [[1, 2, 3]]), "INVALID_ARGUMENT", "model 'broken' is unavailable"),
+        ("dense", fp32_input("point", [[0.5, 1.0, 2.0]]), "INVALID_ARGUMENT", "expected shape [-1, 2]"),
+        ("dense", fp32_input("where", [[0.5, 1.0]]), "INVALID_ARGUMENT", "has no input 'where'"),
+        ("dense", fp32_input("point", np.zeros((MAX_BATCH + 1, 2))), "INVALID_ARGUMENT", f"outside 1..{MAX_BATCH}"),
+        ("dense", fp32_input("point", [[np.nan, 1.0]]), "INVALID_ARGUMENT", "NaN or infinite"),
+    ],
+)
+def test_bad_requests_get_the_status_and_message_of_their_error(client, model, tensor, status, words):
+    error = error_of(lambda: client.infer(model, [tensor], headers=AUTH))
+    assert error.status() == f"StatusCode.{status}"
+    assert words in error.message()
+
+
+def test_a_wrong_datatype_is_invalid(client):
+    tensor = triton.InferInput("point", [1, 2], "FP64")
+    tensor.set_data_from_numpy(np.array([[0.5, 1.0]]))
+    error = error_of(lambda: client.infer("dense", [tensor], headers=AUTH))
+    assert error.status() == "StatusCode.INVALID_ARGUMENT"
+    assert "FP64 does not match the model's FP32" in error.message()
+
+
+def test_a_message_over_the_body_limit_is_resource_exhausted(client):
+    rows = MAX_BODY_BYTES // 8 + 1  # 2 float32 per row: just over the limit
+    error = error_of(lambda: client.infer("dense", [fp32_input("point", np.zeros((rows, 2)))], headers=AUTH))
+    assert error.status() == "StatusCode.RESOURCE_EXHAUSTED"
+
+
+def test_every_worker_serves_grpc_and_logs_each_call(server, client):
+    """Connections are spread over the workers by the kernel (SO_REUSEPORT): fresh connections reach
+    both. (A local subchannel pool: gRPC would otherwise share one connection among the channels.)"""
+    own_connection = [("grpc.use_local_subchannel_pool", 1)]
+    for _ in range(24):
+        with triton.InferenceServerClient(server.grpc_target, channel_args=own_connection) as fresh:
+            fresh.infer("fold", [fp32_input("x", [[1, 0]])], headers=AUTH)
+    lines = [json.loads(line) for line in server.log().splitlines() if line.startswith('{"ts"')]
+    calls = [line for line in lines if line["path"] == "/inference.GRPCInferenceService/ModelInfer"]
+    assert len({line["pid"] for line in calls if line["model"] == "fold"}) == server.workers
+    assert {"request_id", "status", "latency_ms"} <= calls[-1].keys()
+
+
+def test_inference_past_the_time_limit_is_deadline_exceeded(tmp_path):
+    grpc_port = free_port()
+    env = {"LAYERSERVE_GRPC_PORT": str(grpc_port), "LAYERSERVE_INFER_TIMEOUT": "1e-9"}
+    process = ServerProcess(ROOT / "models", workers=1, env=env).start()
+    try:
+        client = wait_for_grpc(f"127.0.0.1:{grpc_port}")
+        error = error_of(lambda: client.infer("dense", [fp32_input("point", [[0.5, 1.0]])]))
+        assert error.status() == "StatusCode.DEADLINE_EXCEEDED"
+        assert "LAYERSERVE_INFER_TIMEOUT" in error.message()
+        client.close()
+    finally:
+        process.stop()
