@@ -57,7 +57,22 @@ def test_statistics_cover_the_whole_batch(client):
     assert stats["nan"] == 0 and stats["inf"] == 0
 
 
-@pytest.mark.parametrize("model", ["fold", "recipe", "dense", "sine", "matcher", "classifier", "sharpen"])
+LESSON_MODELS = [
+    "activations",
+    "dense_nobias",
+    "norms",
+    "reshape",
+    "signature",
+    "sine_n4",
+    "sine_n8",
+    "softmax",
+    "tent",
+]
+
+
+@pytest.mark.parametrize(
+    "model", ["fold", "recipe", "dense", "sine", "matcher", "classifier", "sharpen", *LESSON_MODELS]
+)
 def test_the_trace_agrees_with_infer(client, model):
     metadata = client.get(f"/v2/models/{model}").get_json()
     rng = np.random.default_rng(0)
