@@ -71,7 +71,7 @@ def server_environment(page: Path) -> dict[str, str] | None:
 
 
 _NORMALISE = [
-    (re.compile(r"\b[0-9a-f]{16}-\d+\b"), "<request-id>"),
+    (re.compile(r"\b[0-9a-f]{16}-[0-9a-f]+\b"), "<request-id>"),  # prefix, then a hex counter
     (re.compile(r"^Date: .*$", re.MULTILINE), "Date: <date>"),
     (re.compile(r'"ts":[0-9.]+'), '"ts":<time>'),
     (re.compile(r'"pid":\d+'), '"pid":<pid>'),
