@@ -37,7 +37,8 @@ def create_app(test_config: dict | None = None) -> Flask:
         Path(app.config["MODELS_DIR"]),
         max_batch_size=app.config["MAX_BATCH_SIZE"],
         health_sample_every=app.config["HEALTH_SAMPLE_EVERY"],
-        max_parameters=app.config["MAX_MODEL_PARAMETERS"],
+        limits=config.model_limits(app.config),
+        load_timeout=app.config["LOAD_TIMEOUT"],
         metrics=metrics,
         health_dir=_health_dir(app.config["METRICS_DIR"]),
     )

@@ -78,8 +78,8 @@ def validate(paths, list_types):
     failures = 0
     for folder in folders:
         try:
-            definition, stack = load_stack(folder, _max_parameters())
-            check_example(ServedModel(definition, stack, _settings()["MAX_BATCH_SIZE"]))
+            definition, stack = load_stack(folder, _limits())
+            check_example(ServedModel(definition, stack, _settings()["MAX_BATCH_SIZE"], limits=_limits()))
         except DefinitionError as exc:
             failures += 1
             click.echo(f"FAIL {folder.name}: {exc.message}", err=True)
@@ -106,7 +106,7 @@ def inspect(model, models):
 
     folder = _model_folder(model, models)
     try:
-        definition, stack = load_stack(folder, _max_parameters())
+        definition, stack = load_stack(folder, _limits())
     except DefinitionError as exc:
         raise click.ClickException(exc.message) from None
     click.echo(format_layer_table(describe_layers(ServedModel(definition, stack, max_batch_size=1))))
@@ -289,9 +289,11 @@ def _model_folder(model: str, models: str) -> Path:
     return folder
 
 
-def _max_parameters() -> int:
-    """The server's limit, so validate and inspect refuse what serve would refuse."""
-    return _settings()["MAX_MODEL_PARAMETERS"]
+def _limits():
+    """The server's limits, so validate and inspect refuse what serve would refuse."""
+    from . import config
+
+    return config.model_limits(_settings())
 
 
 def _settings() -> dict:

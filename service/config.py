@@ -5,7 +5,7 @@ import os
 from collections.abc import Mapping
 from typing import NamedTuple
 
-from .stack.limits import DEFAULT_MAX_PARAMETERS
+from .stack import limits
 
 
 class Setting(NamedTuple):
@@ -28,9 +28,34 @@ SETTINGS = {
     ),
     "MAX_MODEL_PARAMETERS": Setting(
         "LAYERSERVE_MAX_MODEL_PARAMETERS",
-        DEFAULT_MAX_PARAMETERS,
-        "most tensor values one model may hold, and most values one layer may output per sample; "
-        "a bigger model is refused at load and listed `UNAVAILABLE`",
+        limits.DEFAULT_MAX_PARAMETERS,
+        "most tensor values one model may hold; a bigger model is refused at load and listed `UNAVAILABLE`",
+    ),
+    "MAX_DEFINITION_BYTES": Setting(
+        "LAYERSERVE_MAX_DEFINITION_BYTES",
+        limits.DEFAULT_MAX_DEFINITION_BYTES,
+        "largest definition file; a bigger one is refused unread (weights belong in safetensors)",
+    ),
+    "MAX_REQUEST_VALUES": Setting(
+        "LAYERSERVE_MAX_REQUEST_VALUES",
+        limits.DEFAULT_MAX_REQUEST_VALUES,
+        "most tensor values (inputs and every layer's output) one request may make; past it, 413 with the "
+        "largest batch that fits; a model whose one sample needs more is refused at load",
+    ),
+    "MAX_ANSWER_VALUES": Setting(
+        "LAYERSERVE_MAX_ANSWER_VALUES",
+        limits.DEFAULT_MAX_ANSWER_VALUES,
+        "most output values one answer may carry; past it, 413 with the largest batch that fits",
+    ),
+    "MAX_REQUEST_MACS": Setting(
+        "LAYERSERVE_MAX_REQUEST_MACS",
+        limits.DEFAULT_MAX_REQUEST_MACS,
+        "most multiply-adds one request may ask for; past it, 413 with the largest batch that fits",
+    ),
+    "LOAD_TIMEOUT": Setting(
+        "LAYERSERVE_LOAD_TIMEOUT",
+        limits.DEFAULT_LOAD_TIMEOUT,
+        "seconds a model folder may take to load; past it, the load is abandoned and reported",
     ),
     "REQUEST_LOG": Setting("LAYERSERVE_REQUEST_LOG", True, "one JSON line per request on stdout"),
     "METRICS": Setting("LAYERSERVE_METRICS", True, "metrics at `GET /metrics`; off, nothing is observed and it is 404"),
@@ -128,3 +153,14 @@ def _convert(variable: str, raw: str, kind: type):
 
 def settings(environ: Mapping[str, str] = os.environ) -> dict:
     return {**defaults(), **from_environment(environ)}
+
+
+def model_limits(values: Mapping) -> limits.ModelLimits:
+    """The bounds models are loaded and served under, from the settings."""
+    return limits.ModelLimits(
+        max_parameters=values["MAX_MODEL_PARAMETERS"],
+        max_definition_bytes=values["MAX_DEFINITION_BYTES"],
+        max_request_values=values["MAX_REQUEST_VALUES"],
+        max_answer_values=values["MAX_ANSWER_VALUES"],
+        max_request_macs=values["MAX_REQUEST_MACS"],
+    )

@@ -108,8 +108,8 @@ class Client:
         return metadata
 
     def is_model_ready(self, name: str, version: str | None = None, **kwargs: Any) -> bool:
-        # 503 is how the server reports a model that failed to load or is warming up.
-        return self._probe(_model_path(name, version) + "/ready", "ready", **kwargs)
+        # 503: warming up; 400: failed to load or unloaded (the reason is in models()).
+        return self._probe(_model_path(name, version) + "/ready", "ready", unavailable=exceptions.BadRequest, **kwargs)
 
     def layers(self, name: str, version: str | None = None, **kwargs: Any) -> dict:
         return self._request("GET", _model_path(name, version) + "/layers", **kwargs)
@@ -229,10 +229,10 @@ class Client:
         except requests.RequestException as exc:
             raise exceptions.LayerserveError(f"{method} {url} failed: {exc}") from exc
 
-    def _probe(self, path: str, key: str, **kwargs: Any) -> bool:
+    def _probe(self, path: str, key: str, unavailable: type = exceptions.NotReady, **kwargs: Any) -> bool:
         try:
             body = self._request("GET", path, **kwargs)
-        except exceptions.NotReady:
+        except (exceptions.NotReady, unavailable):
             return False
         return bool(body.get(key, True)) if isinstance(body, dict) else True
 

@@ -1,19 +1,28 @@
-"""Compute (not train) the weights of the `sine` model: ReLU ramps and tents approximate a sine.
+"""Compute (not train) the weights of the sine models: ReLU ramps and tents approximate a sine.
 
-Place knots k_i = i*h, h = 2*pi/N, for i = -1..N+1.
+Knots k_i = i*h for i = -1..N+1, with h = 2*pi/N rounded to a multiple of 2^-20 (see below).
 
-* Ramps: layer `ramp` computes x - k_i for every knot; after ReLU that is the ramp
-  R_i(x) = max(0, x - k_i), flat until k_i, then rising with slope 1.
-* Tents: layer `tent` combines three neighbouring ramps,
-  T_j = (R_{j-1} - 2*R_j + R_{j+1}) / h, for j = 0..N. The slopes add up to
-  0, +1/h, -1/h, 0, so T_j is the hat function that is 1 at k_j and 0 outside
-  [k_{j-1}, k_{j+1}]. It is never negative, so the ReLU after it changes nothing.
-* Heights: layer `height` sums the tents weighted by sin(k_j), which is the
-  piecewise-linear interpolation of sin through the knots.
+* Ramps: layer `ramp` computes x - k_i for the knots i = 0..N+1; after ReLU that is the ramp
+  R_i(x) = max(0, x - k_i), flat until k_i, then rising with slope 1. Its first unit is the one
+  down-ramp D(x) = max(0, h - x), falling to 0 at k_1: the outer half of the first tent.
+* Tents: layer `tent` combines three neighbouring ramps, T_j = R_{j-1} - 2*R_j + R_{j+1} for
+  j = 1..N (R_{-1} = x + h for x >= 0), and T_0 = D. The slopes add up to 0, +1, -1, 0, so T_j
+  is the hat that rises from 0 at k_{j-1} to h at k_j and falls back to 0 at k_{j+1}.
+* Heights: layer `height` sums the tents weighted by sin(k_j) / h, which is the piecewise-linear
+  interpolation of sin through the knots.
 
-The extra knots at i = -1 and i = N+1 give the end tents T_0 and T_N their outer halves.
+Why the rounded h: in float32 every tent must be exactly 0 outside its two intervals, so that
+the ReLU after it reports the 2 of N + 1 tents that are alive at each x and not float residue.
+With k_i a multiple of 2^-20 below 8, x - k_i is exact for every float32 x in [k_i, 8) (both are
+multiples of x's spacing), and with the weights 1, -2, 1 every partial sum of the three ramps
+is one of ±(x - k), exact too: the tent is exactly 0 beyond k_{j+1}, whatever order the matrix
+product adds in. The one ramp that would start left of 0 (x + h) is not exact, so the first
+tent is the down-ramp itself, exactly 0 from k_1 on.
 
-Run: python models/sine/make_weights.py  (writes weights.safetensors beside this file).
+Linear interpolation of sin errs by at most h^2/8 * max|sin''| = h^2/8: N = 64 gives 0.0012,
+N = 8 gives 0.077, N = 4 gives 0.31. model.yaml holds N + 3 ramps and N + 1 tents for its N.
+
+Run: python models/sine/make_weights.py  (writes weights.safetensors into each model's folder).
 """
 
 from pathlib import Path
@@ -21,55 +30,50 @@ from pathlib import Path
 import numpy as np
 from safetensors.numpy import save_file
 
-# Linear interpolation error is at most h^2/8 * max|sin''| = h^2/8 with h = 2*pi/N.
-# N = 64 gives h^2/8 ~= 0.0012, well under the 0.01 target.
-# model.yaml hard-codes N + 3 ramps and N + 1 tents: keep it in step with N.
-N = 64
+# The model folders beside this one, by their number of intervals N.
+SIZES = {"sine": 64, "sine_n8": 8, "sine_n4": 4}
 
-OUTPUT = Path(__file__).with_name("weights.safetensors")
-
-
-def knots(n: int) -> np.ndarray:
-    """Knots k_i = i*h for i = -1..n+1 (n + 3 of them)."""
-    h = 2 * np.pi / n
-    return np.arange(-1, n + 2) * h
+MODELS = Path(__file__).resolve().parent.parent
+GRID = 2.0**-20  # knots on this grid: exact float32 differences x - k for x < 8
 
 
-def ramp_layer(k: np.ndarray) -> dict[str, np.ndarray]:
-    """Linear(1, n+3): x - k_i, which the following ReLU turns into ramps."""
+def spacing(n: int) -> float:
+    """2*pi/n on the knots' grid."""
+    return round(2 * np.pi / n / GRID) * GRID
+
+
+def ramp_layer(n: int, h: float) -> dict[str, np.ndarray]:
+    """Linear(1, n+3): h - x (the first tent's half), then x - k_i for i = 0..n+1."""
+    knots = np.arange(0, n + 2) * h
     return {
-        "ramp.weight": np.ones((len(k), 1)),
-        "ramp.bias": -k,
+        "ramp.weight": np.concatenate([[-1.0], np.ones(n + 2)])[:, np.newaxis],
+        "ramp.bias": np.concatenate([[h], -knots]),
     }
 
 
-def tent_layer(n: int, h: float) -> dict[str, np.ndarray]:
-    """Linear(n+3, n+1): tent j = (R_{j-1} - 2 R_j + R_{j+1}) / h.
-
-    Ramp R_i sits at column i + 1 (ramps start at i = -1), so tent j reads columns j, j+1, j+2.
-    """
+def tent_layer(n: int) -> dict[str, np.ndarray]:
+    """Linear(n+3, n+1): T_0 = D (column 0); T_j = R_{j-1} - 2 R_j + R_{j+1} from columns j..j+2."""
     weight = np.zeros((n + 1, n + 3))
-    for j in range(n + 1):
-        weight[j, j : j + 3] = np.array([1.0, -2.0, 1.0]) / h
+    weight[0, 0] = 1.0
+    for j in range(1, n + 1):
+        weight[j, j : j + 3] = [1.0, -2.0, 1.0]
     return {"tent.weight": weight, "tent.bias": np.zeros(n + 1)}
 
 
-def height_layer(tent_centres: np.ndarray) -> dict[str, np.ndarray]:
-    """Linear(n+1, 1): each tent scaled to the sine's height at its centre."""
-    return {
-        "height.weight": np.sin(tent_centres)[np.newaxis, :],
-        "height.bias": np.zeros(1),
-    }
+def height_layer(n: int, h: float) -> dict[str, np.ndarray]:
+    """Linear(n+1, 1): each tent (height h at its knot) scaled to the sine's value there."""
+    return {"height.weight": (np.sin(np.arange(n + 1) * h) / h)[np.newaxis, :], "height.bias": np.zeros(1)}
 
 
-def make_weights(n: int = N) -> dict[str, np.ndarray]:
-    k = knots(n)
-    h = 2 * np.pi / n
-    tensors = {**ramp_layer(k), **tent_layer(n, h), **height_layer(k[1:-1])}
-    # Compute in float64, store float32: the model dtype.
+def make_weights(n: int = SIZES["sine"]) -> dict[str, np.ndarray]:
+    h = spacing(n)
+    tensors = {**ramp_layer(n, h), **tent_layer(n), **height_layer(n, h)}
+    # Computed in float64, stored as float32: the model dtype (the knots are exact in both).
     return {name: value.astype(np.float32) for name, value in tensors.items()}
 
 
 if __name__ == "__main__":
-    save_file(make_weights(N), str(OUTPUT))
-    print(f"wrote {OUTPUT} (N = {N})")
+    for name, n in SIZES.items():
+        output = MODELS / name / "weights.safetensors"
+        save_file(make_weights(n), str(output))
+        print(f"wrote {output} (N = {n})")

@@ -10,7 +10,7 @@ from collections.abc import Callable
 
 from marshmallow import RAISE, Schema, ValidationError, fields
 
-from ..errors import BadRequest
+from ..errors import BadRequest, cut, join_clipped
 
 Check = Callable[[object, tuple], None]
 
@@ -32,7 +32,7 @@ def _format(path: tuple) -> str:
     """('inputs', 0, 'shape') as inputs[0].shape; built only when a check fails."""
     text = ""
     for key in path:
-        text += f"[{key}]" if isinstance(key, int) else f".{key}" if text else key
+        text += f"[{key}]" if isinstance(key, int) else f".{cut(key)}" if text else cut(key)
     return text
 
 
@@ -49,7 +49,7 @@ def _object_check(schema: Schema) -> Check:
         problems = [f"{_format((*path, n))}: Unknown field." for n in value if n not in checks]
         problems += [f"{_format((*path, n))}: Missing data for required field." for n in required if n not in value]
         if problems:
-            raise BadRequest("invalid request: " + "; ".join(problems))
+            raise BadRequest("invalid request: " + join_clipped(problems))
         for name, item in value.items():
             checks[name](item, (*path, name))
 

@@ -4,7 +4,7 @@ from flask_smorest import Blueprint as SmorestBlueprint
 from marshmallow import missing
 from webargs.flaskparser import FlaskParser
 
-from ..errors import BadRequest
+from ..errors import BadRequest, join_clipped
 from ..stack.schema import flatten_messages
 from ..tensors.codec import read_body
 from .services import services
@@ -22,7 +22,7 @@ class StrictJsonParser(FlaskParser):
 
     def handle_error(self, error, req, schema, *, error_status_code, error_headers):
         messages = error.messages.get("json", error.messages) if isinstance(error.messages, dict) else error.messages
-        raise BadRequest("invalid request: " + "; ".join(flatten_messages(messages)))
+        raise BadRequest("invalid request: " + join_clipped(flatten_messages(messages)))
 
 
 class Blueprint(SmorestBlueprint):

@@ -10,7 +10,7 @@ import logging
 import time
 from dataclasses import dataclass, field
 
-from ..errors import BadRequest, BodyTooLarge, ServiceError
+from ..errors import BadRequest, BodyTooLarge, ServiceError, allocation_failure, clip
 from ..runtime.metrics import Metrics
 from .auth import InferenceToken
 from .request_id import resolve_request_id
@@ -59,7 +59,7 @@ class RequestPipeline:
         limit = self.max_body_bytes
         declared = environ.get("CONTENT_LENGTH")
         if declared and not (declared.isascii() and declared.isdigit()):
-            raise BadRequest(f"the Content-Length header is {declared!r}, not a number of bytes")
+            raise BadRequest(f"the Content-Length header is {clip(declared)}, not a number of bytes")
         if declared and (len(declared) > 18 or int(declared) > limit):
             raise BodyTooLarge(limit)
         body = environ["wsgi.input"].read(int(declared) if declared else limit + 1)
@@ -70,6 +70,7 @@ class RequestPipeline:
     def answer_error(self, exchange: Exchange, error: Exception) -> ErrorAnswer:
         """The one JSON error shape, {"error", "request_id"}; anything not a ServiceError is a bug:
         logged with its traceback, answered without one."""
+        error = allocation_failure(error) or error
         if isinstance(error, ServiceError):
             status, message, headers = error.status, error.message, list(error.headers)
         else:

@@ -10,7 +10,11 @@ import time
 
 import orjson
 
+from ..errors import CLIP_CHARS, MAX_MESSAGE_CHARS, cut
 from ..sharing.pid import current_pid
+
+# Each field's share of a line that stays under PIPE_BUF (4096 bytes), whatever the client sent.
+_FIELD_CHARS = {"path": 1000, "model": CLIP_CHARS, "version": CLIP_CHARS, "error": MAX_MESSAGE_CHARS}
 
 
 class RequestLog:
@@ -27,9 +31,13 @@ class RequestLog:
             "pid": current_pid(),
             "request_id": request_id,
             "method": method,
-            "path": path,
+            "path": cut(path, _FIELD_CHARS["path"]),
             "status": status,
             "latency_ms": round((time.perf_counter() - started) * 1e3, 3),
-            **{key: value for key, value in details.items() if value is not None},
+            **{key: _bounded(key, value) for key, value in details.items() if value is not None},
         }
         os.write(self.fd, orjson.dumps(record) + b"\n")
+
+
+def _bounded(key: str, value):
+    return cut(value, _FIELD_CHARS.get(key, CLIP_CHARS)) if isinstance(value, str) else value

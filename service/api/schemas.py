@@ -1,6 +1,9 @@
 """Request and response schemas of the HTTP API: they validate bodies and generate /openapi.json."""
 
-from marshmallow import Schema, fields, validate
+from marshmallow import INCLUDE, Schema, fields, validate
+
+# A request id is echoed in the answer: an identifier, not a payload.
+MAX_ID_CHARS = 256
 
 # Dimensions are int64, as numpy's; the bound also puts the limit in /openapi.json.
 _shape = fields.List(fields.Integer(strict=True, validate=validate.Range(min=0, max=2**63 - 1)), required=True)
@@ -26,7 +29,7 @@ class RequestOutputSchema(Schema):
 
 
 class InferRequestSchema(Schema):
-    id = fields.String(metadata={"description": "echoed in the response"})
+    id = fields.String(validate=validate.Length(max=MAX_ID_CHARS), metadata={"description": "echoed in the response"})
     parameters = fields.Dict()
     inputs = fields.List(fields.Nested(RequestInputSchema), required=True, validate=validate.Length(min=1))
     outputs = fields.List(
@@ -137,7 +140,17 @@ class LayerDescriptionSchema(Schema):
     index = fields.Integer()
     name = fields.String()
     type = fields.String()
+    family = fields.String(
+        metadata={
+            "description": "linear, bilinear, convolution, activation, normalization, pooling, shape, "
+            "identity, lookup or combination (GET /v2/layer-types)"
+        }
+    )
     hyperparameters = fields.Dict()
+    formula = fields.String(metadata={"description": "an activation's formula, with its hyper-parameters"})
+    weight_layout = fields.String(
+        metadata={"description": "how the weight is laid out: neurons × inputs (Linear) or inputs × neurons (Dense)"}
+    )
     inputs = fields.List(fields.String())
     input_shapes = fields.List(fields.List(fields.Integer()))
     output_shape = fields.List(fields.Integer())
@@ -176,6 +189,30 @@ class LayersSchema(Schema):
             "activations and combinators, one thread) or torch"
         }
     )
+
+
+class HyperparameterSchema(Schema):
+    name = fields.String()
+    required = fields.Boolean()
+    default = fields.Raw(metadata={"description": "absent when required"})
+
+
+class LayerTypeSchema(Schema):
+    name = fields.String()
+    family = fields.String()
+    inputs = fields.Integer(metadata={"description": "how many inputs it reads (at least this many when variadic)"})
+    variadic = fields.Boolean()
+    hyperparameters = fields.List(fields.Nested(HyperparameterSchema))
+    shape_rule = fields.String(metadata={"description": "types with the same rule give the same output shape"})
+    numpy_step = fields.Boolean(metadata={"description": "served by the numpy path when every layer has one"})
+    trace_steps = fields.List(fields.String(), metadata={"description": "the steps a trace shows inside it, in order"})
+    health = fields.Boolean(metadata={"description": "true when its neurons are counted dead or saturated"})
+    formula = fields.String(metadata={"description": "an activation's formula, with its hyper-parameters"})
+    weight_layout = fields.String()
+
+
+class LayerTypesSchema(Schema):
+    layer_types = fields.List(fields.Nested(LayerTypeSchema))
 
 
 class LayerQuerySchema(Schema):
@@ -220,7 +257,63 @@ class StatisticsSchema(Schema):
 
 
 class StepSchema(BoundedTensorSchema):
-    name = fields.String(metadata={"description": "product (x·W), bias, or output"})
+    name = fields.String(
+        metadata={
+            "description": "Linear, Dense: terms ([batch, out, in], each xᵢ·wᵢⱼ; sent when in × out ≤ 4096 or "
+            "parameters.terms is true), product, bias, output. LayerNorm, BatchNorm1d: mean, variance, "
+            "normalized, output. RMSNorm: rms, normalized, output. GET /v2/layer-types lists each type's steps."
+        }
+    )
+    label = fields.String(
+        metadata={"description": "the step as written by hand: x·Wᵀ (Linear), x·W (Dense), √(mean(x²) + eps), …"}
+    )
+    running = fields.Boolean(
+        metadata={"description": "true for statistics kept from training (BatchNorm1d in eval), not from this batch"}
+    )
+
+
+class TraceParametersSchema(Schema):
+    """What a trace may be asked beyond an infer request: more detail, and what-if overrides."""
+
+    class Meta:
+        unknown = INCLUDE  # the infer request's own parameters pass through
+
+    terms = StrictBoolean(
+        metadata={"description": "true: send Linear/Dense terms for every size (bounded by max_values); false: never"}
+    )
+    weights = fields.Dict(
+        keys=fields.String(),
+        values=fields.Raw(),
+        metadata={
+            "description": "what if: {'<layer>.<parameter>': nested numbers} replaces a tensor for this request "
+            "only (same shape; at most LAYERSERVE_TRACE_MAX_VALUES values)",
+            "example": {"linear.weight": [[0, 1], [1, 0]]},
+        },
+    )
+    activations = fields.Dict(
+        keys=fields.String(),
+        values=fields.String(),
+        metadata={
+            "description": "what if: {'<layer>': '<type>'} runs an activation as another one-input activation "
+            "with the same shape rule (default hyper-parameters), for this request only",
+            "example": {"act": "Sigmoid"},
+        },
+    )
+
+
+class TraceRequestSchema(InferRequestSchema):
+    parameters = fields.Nested(TraceParametersSchema)
+
+
+class OverridesSchema(Schema):
+    weights = fields.Dict(
+        keys=fields.String(), values=fields.List(fields.Integer()), metadata={"description": "replaced tensors' shapes"}
+    )
+    activations = fields.Dict(
+        keys=fields.String(),
+        values=fields.Dict(keys=fields.String(), values=fields.String()),
+        metadata={"description": "{'<layer>': {'declared': type, 'used': type}}"},
+    )
 
 
 class LayerHealthSchema(Schema):
@@ -244,12 +337,21 @@ class TracedLayerSchema(Schema):
     index = fields.Integer()
     name = fields.String()
     type = fields.String()
+    family = fields.String(
+        metadata={
+            "description": "linear, bilinear, convolution, activation, normalization, pooling, shape, "
+            "identity, lookup or combination (GET /v2/layer-types)"
+        }
+    )
+    declared_type = fields.String(metadata={"description": "the definition's type, when a what-if swapped it"})
+    formula = fields.String(metadata={"description": "an activation's formula, with its hyper-parameters"})
     inputs = fields.List(fields.String())
     input_shapes = fields.List(fields.List(fields.Integer()))
     output = fields.Nested(BoundedTensorSchema)
     stats = fields.Nested(StatisticsSchema)
     steps = fields.List(fields.Nested(StepSchema))
     health = fields.Nested(LayerHealthSchema)
+    overridden = fields.List(fields.String(), metadata={"description": "its tensors a what-if replaced"})
 
 
 class TraceResponseSchema(Schema):
@@ -257,6 +359,7 @@ class TraceResponseSchema(Schema):
     model_version = fields.String()
     id = fields.String()
     max_values = fields.Integer()
+    overrides = fields.Nested(OverridesSchema, metadata={"description": "the what-if this trace ran with"})
     inputs = fields.List(fields.Nested(TracedInputSchema))
     layers = fields.List(fields.Nested(TracedLayerSchema))
     outputs = fields.List(fields.Nested(ResponseTensorSchema))

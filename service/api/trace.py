@@ -6,7 +6,7 @@ from ..runtime.tracing import trace
 from ..stack.deadline import Deadline
 from . import MODEL, MODEL_VERSION, inference_token_required, repository
 from .parsing import Blueprint
-from .schemas import HealthReportSchema, InferRequestSchema, TraceResponseSchema
+from .schemas import HealthReportSchema, TraceRequestSchema, TraceResponseSchema
 
 blp = Blueprint("trace", __name__, url_prefix="/v2", description="Inside a model: traces and activation health")
 
@@ -14,11 +14,15 @@ blp = Blueprint("trace", __name__, url_prefix="/v2", description="Inside a model
 @blp.route(MODEL + "/trace", methods=["POST"])
 @blp.route(MODEL_VERSION + "/trace", methods=["POST"])
 @inference_token_required
-@blp.arguments(InferRequestSchema)
+@blp.arguments(TraceRequestSchema)
 @blp.response(200, TraceResponseSchema)
 @blp.alt_response(504, description="the trace ran past LAYERSERVE_INFER_TIMEOUT")
 def trace_batch(request, name, version=None):
-    """Run a batch through the declared layers and return every layer's output, statistics and health."""
+    """Run a batch through the declared layers and return every layer's output, statistics, steps and health.
+
+    parameters.weights and parameters.activations run this request only with tensors replaced or
+    activations swapped ("what if"); the answer's `overrides` says which.
+    """
     deadline = Deadline.after(current_app.config["INFER_TIMEOUT"])
     return trace(repository().get(name, version), request, current_app.config["TRACE_MAX_VALUES"], deadline)
 

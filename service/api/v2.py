@@ -74,8 +74,9 @@ def model_metadata(name, version=None):
 @blp.route(MODEL + "/ready")
 @blp.route(MODEL_VERSION + "/ready")
 @blp.response(200, ModelReadySchema)
-@blp.alt_response(503, description="the model failed to load or is warming up")
+@blp.alt_response(400, description="the model failed to load or was unloaded; the reason says why")
+@blp.alt_response(503, description="the model is warming up")
 def model_ready(name, version=None):
-    """200 when the model serves; 503 with the reason when it does not."""
+    """200 when the model serves; 400 with the reason when it failed to load, 503 while it warms up."""
     repository().get(name, version)
     return {"name": name, "ready": True}

@@ -12,18 +12,13 @@ import numpy as np
 from torch import nn
 
 from ..errors import ConversionError
-from ..stack.layers import LAYER_TYPES, LayerType
+from ..stack.layers import LAYER_TYPES, LayerType, type_of_module
 from ..stack.schema import NAME_PATTERN
 from ..stack.weights import TRAINING_ONLY
 from ..tensors.dtypes import MODEL_DTYPES
 
-_TYPE_BY_MODULE: dict[type, LayerType] = {t.module: t for t in LAYER_TYPES.values() if isinstance(t.module, type)}
-
 # The file the tensors are written to, beside the definition.
 WEIGHTS_FILE = "weights.safetensors"
-
-# Hyper-parameters that give the per-sample input shape when the first layer has one of them.
-_INPUT_SHAPE_FROM = ("in_features", "num_features", "normalized_shape")
 
 
 @dataclass(frozen=True)
@@ -83,7 +78,7 @@ def flatten_sequential(model: nn.Sequential, prefix: str = ""):
 
 
 def registry_type(path: str, module: nn.Module) -> LayerType:
-    layer_type = _TYPE_BY_MODULE.get(type(module))
+    layer_type = type_of_module(module)
     if layer_type is None:
         known = ", ".join(sorted(LAYER_TYPES))
         raise ConversionError(f"module {path} ({type(module).__name__}) is not a layer type layerserve knows ({known})")
@@ -103,7 +98,7 @@ def layer_name_for(path: str, layer_type: LayerType) -> str:
 
 def hyperparameters(path: str, layer_type: LayerType, module: nn.Module) -> dict:
     """The module's values of its type's hyper-parameters, leaving out those at their defaults."""
-    refused = _unservable_setting(module)
+    refused = layer_type.unservable(module) if layer_type.unservable else None
     if refused:
         raise ConversionError(f"module {path} ({layer_type.name}): {refused}")
     params = {}
@@ -121,19 +116,6 @@ def hyperparameters(path: str, layer_type: LayerType, module: nn.Module) -> dict
 def _is_default(value, default) -> bool:
     """torch keeps sizes as tuples ((1,) for stride=1): a list of the default is the default too."""
     return value == default or (isinstance(value, list) and type(default) is int and set(value) == {default})
-
-
-def _unservable_setting(module: nn.Module) -> str | None:
-    """Settings the registry has no field for, because a served (eval-mode) layer cannot honour them."""
-    if isinstance(module, nn.BatchNorm1d) and not module.track_running_stats:
-        return "track_running_stats=False normalizes with each batch's statistics; a served layer needs running ones"
-    if isinstance(module, (nn.Softmax, nn.Softmin, nn.LogSoftmax)) and module.dim is None:
-        return "dim=None (torch's deprecated implicit choice); give dim explicitly"
-    if isinstance(module, nn.Embedding) and module.max_norm is not None:
-        return "max_norm rescales the weights in place at every lookup; apply it to the weights and drop it"
-    if isinstance(module, (nn.MaxPool1d, nn.MaxPool2d)) and module.return_indices:
-        return "return_indices=True returns a pair; a layer gives one tensor"
-    return None
 
 
 def module_tensors(module: nn.Module) -> dict[str, np.ndarray]:
@@ -154,10 +136,11 @@ def tensors_dtype(tensors: dict[str, np.ndarray]) -> str:
 
 
 def first_input_shape(first_layer: dict) -> tuple[int, ...]:
-    for key in _INPUT_SHAPE_FROM:
-        if key in first_layer:
-            value = first_layer[key]
-            return tuple(value) if isinstance(value, list) else (value,)
-    raise ConversionError(
-        f"the first layer ({first_layer['type']}) does not tell the per-sample input shape; give it (--input-shape)"
-    )
+    """From the hyper-parameter that tells it (in_features, num_features, normalized_shape)."""
+    rule = LAYER_TYPES[first_layer["type"]].input_shape
+    shape = rule(first_layer) if rule else None
+    if shape is None:
+        raise ConversionError(
+            f"the first layer ({first_layer['type']}) does not tell the per-sample input shape; give it (--input-shape)"
+        )
+    return shape

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 import grpc
 
 from .. import __version__
-from ..errors import ModelNotReady, ServiceError
+from ..errors import ModelNotReady, ModelUnavailable, ServiceError
 from ..runtime.inference import infer
 from ..runtime.repository import ModelRepository
 from ..sharing import request_slots
@@ -64,7 +64,7 @@ class InferenceServicer(pb_grpc.GRPCInferenceServiceServicer):
         """Not ready (warming up, failed to load) is an answer; an unknown model or version is NOT_FOUND."""
         try:
             self.repository.get(request.name, request.version or None)
-        except ModelNotReady:
+        except (ModelNotReady, ModelUnavailable):
             return pb.ModelReadyResponse(ready=False)
         except ServiceError as error:
             context.abort(status_code(error.status), error.message)

@@ -7,7 +7,7 @@ the binary part of the binary tensor extension, typed contents become the JSON `
 
 import numpy as np
 
-from ..errors import BadRequest
+from ..errors import BadRequest, clip
 from . import grpc_predict_v2_pb2 as pb
 
 # The InferTensorContents field of each protocol datatype the service serves.
@@ -33,11 +33,11 @@ def request_document(request: pb.ModelInferRequest) -> tuple[dict, memoryview | 
 def _input(index: int, tensor, raw: bytes | None) -> dict:
     shape = list(tensor.shape)
     if any(dimension < 0 for dimension in shape):
-        raise BadRequest(f"inputs[{index}].shape: dimensions must be 0 or more, got {shape}")
+        raise BadRequest(f"inputs[{index}].shape: dimensions must be 0 or more, got {clip(shape)}")
     document = {"name": tensor.name, "datatype": tensor.datatype, "shape": shape}
     if raw is not None:
         if tensor.HasField("contents"):
-            raise BadRequest(f"inputs[{index}] ({tensor.name!r}) has contents while raw_input_contents is used")
+            raise BadRequest(f"inputs[{index}] ({clip(tensor.name)}) has contents while raw_input_contents is used")
         document["parameters"] = {"binary_data_size": len(raw)}
         return document
     field = CONTENTS_FIELD.get(tensor.datatype)
@@ -45,7 +45,7 @@ def _input(index: int, tensor, raw: bytes | None) -> dict:
         return document  # the decoder names what is wrong: the datatype, or no data
     given = [descriptor.name for descriptor, _ in tensor.contents.ListFields()]
     if given and given != [field]:
-        raise BadRequest(f"inputs[{index}] ({tensor.name!r}): {tensor.datatype} values go in contents.{field}")
+        raise BadRequest(f"inputs[{index}] ({clip(tensor.name)}): {tensor.datatype} values go in contents.{field}")
     document["data"] = list(getattr(tensor.contents, field))
     return document
 

@@ -40,10 +40,12 @@ def describe_one(model: ServedModel, ref: str, values: bool = False) -> dict:
 def describe_layer(index: int, built: BuiltLayer, module: nn.Module, values: bool = False) -> dict:
     parameters = [_tensor(n, t, values) for n, t in module.named_parameters(recurse=False)]
     buffers = [_tensor(n, t, values) for n, t in module.named_buffers(recurse=False) if n not in TRAINING_ONLY]
-    return {
+    kind = built.definition.type
+    described = {
         "index": index,
         "name": built.name,
-        "type": built.definition.type.name,
+        "type": kind.name,
+        "family": kind.family,
         "hyperparameters": built.params,
         "inputs": list(built.sources),
         "input_shapes": [[-1, *shape] for shape in built.input_shapes],
@@ -52,8 +54,13 @@ def describe_layer(index: int, built: BuiltLayer, module: nn.Module, values: boo
         "buffers": buffers,
         "parameter_count": sum(p["count"] for p in parameters),
         "parameter_bytes": sum(t.numel() * t.element_size() for t in module.parameters(recurse=False)),
-        "macs": built.definition.type.macs(built.params, list(built.input_shapes), built.output_shape),
+        "macs": kind.macs(built.params, list(built.input_shapes), built.output_shape),
     }
+    if kind.formula is not None:
+        described["formula"] = kind.formula_for(built.params)
+    if kind.weight_layout is not None:
+        described["weight_layout"] = kind.weight_layout
+    return described
 
 
 def _pairs(model: ServedModel):

@@ -1,6 +1,6 @@
 """The data plane: protocol requests → arrays → a served model's forward pass → protocol responses."""
 
-from ..errors import BadRequest, DefinitionError
+from ..errors import BadRequest, DefinitionError, clip
 from ..stack.deadline import Deadline
 from ..tensors.codec import decode_input, numbers_to_array, output_tensor
 from .served import ServedModel
@@ -52,7 +52,7 @@ def _input_blobs(inputs: list[dict], binary: memoryview | None) -> list[memoryvi
         if binary is None:
             raise BadRequest(f"{where} is set, but the request has no binary part (Inference-Header-Content-Length)")
         if type(size) is not int or size < 0 or offset + size > len(binary):
-            raise BadRequest(f"{where} is {size!r}; {len(binary) - offset} bytes of binary data remain")
+            raise BadRequest(f"{where} is {clip(size)}; {len(binary) - offset} bytes of binary data remain")
         blobs.append(binary[offset : offset + size])
         offset += size
     if binary is not None and offset != len(binary):
@@ -77,7 +77,7 @@ def _binary_choice(request: dict):
 def _flag(parameters: dict | None, key: str, where: str, default: bool) -> bool:
     value = (parameters or {}).get(key, default)
     if type(value) is not bool:
-        raise BadRequest(f"{where} must be true or false, got {value!r}")
+        raise BadRequest(f"{where} must be true or false, got {clip(value)}")
     return value
 
 
@@ -102,7 +102,7 @@ def _check_instance_keys(model: ServedModel, instances: list) -> None:
     names = {spec.name for spec in model.inputs}
     for index, instance in enumerate(instances):
         if not isinstance(instance, dict) or set(instance) != names:
-            got = sorted(instance) if isinstance(instance, dict) else type(instance).__name__
+            got = clip(sorted(instance)) if isinstance(instance, dict) else type(instance).__name__
             raise BadRequest(f"instances[{index}]: expected an object with keys {sorted(names)}, got {got}")
 
 
@@ -120,7 +120,7 @@ def check_example(model: ServedModel) -> None:
         names = [spec.name for spec in model.inputs]
         unknown = sorted(set(example) - set(names))
         if unknown:
-            raise BadRequest(f"no input named {', '.join(map(repr, unknown))}; inputs: {', '.join(names)}")
+            raise BadRequest(f"no input named {', '.join(map(clip, unknown))}; inputs: {', '.join(names)}")
         arrays = {
             spec.name: numbers_to_array(example[spec.name], len(spec.shape) + 1, spec, f"input {spec.name!r}")
             for spec in model.inputs

@@ -2,19 +2,34 @@
 
 import hashlib
 import logging
+import threading
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
 import orjson
 
-from ..errors import DefinitionError, ModelNotReady, UnknownModel, UnknownVersion
+from ..errors import (
+    DefinitionError,
+    LoadTimeout,
+    ModelNotReady,
+    ModelUnavailable,
+    UnknownModel,
+    UnknownVersion,
+    allocation_failure,
+)
 from ..stack import load_stack
-from ..stack.limits import DEFAULT_MAX_PARAMETERS
+from ..stack.deadline import LoadDeadline
+from ..stack.limits import DEFAULT_LIMITS, DEFAULT_LOAD_TIMEOUT, ModelLimits
 from .inference import check_example
 from .metrics import NO_METRICS, Metrics
 from .served import ServedModel
 
 log = logging.getLogger(__name__)
+
+# Folders loading side by side at start: enough that slow ones do not queue the rest behind them,
+# few enough that a models directory of thousands does not start thousands of threads.
+LOADS_AT_ONCE = 32
 
 
 @dataclass
@@ -55,7 +70,8 @@ class ModelRepository:
         *,
         max_batch_size: int,
         health_sample_every: int = 0,
-        max_parameters: int = DEFAULT_MAX_PARAMETERS,
+        limits: ModelLimits = DEFAULT_LIMITS,
+        load_timeout: float = DEFAULT_LOAD_TIMEOUT,
         metrics: Metrics = NO_METRICS,
         health_dir: Path | None = None,
     ):
@@ -64,18 +80,26 @@ class ModelRepository:
         self.metrics = metrics
         self.max_batch_size = max_batch_size
         self.health_sample_every = health_sample_every
-        self.max_parameters = max_parameters
+        self.limits = limits
+        self.load_timeout = load_timeout
         self._entries: dict[str, ModelEntry] = {}
 
     def load_all(self) -> None:
-        """Load every model folder; a broken one is kept, with its reason, and never stops the rest."""
+        """Load every model folder; a broken one is kept, with its reason, and never stops the rest.
+        Folders load side by side (a few dozen at a time), so one that takes its whole time limit
+        does not delay the others by it."""
         if not self.root.is_dir():
             raise FileNotFoundError(f"models directory {str(self.root)!r} does not exist")
-        for name in self.folder_names():
-            try:
-                self._entries[name] = ModelEntry(name, self._build(name))
-            except DefinitionError as exc:
-                self._entries[name] = ModelEntry(name, error=exc.message)
+        names = self.folder_names()
+        for start in range(0, len(names), LOADS_AT_ONCE):
+            pending = [
+                PendingLoad(name, self._load, self.load_timeout) for name in names[start : start + LOADS_AT_ONCE]
+            ]
+            for load in pending:
+                try:
+                    self._entries[load.name] = ModelEntry(load.name, load.result())
+                except DefinitionError as exc:
+                    self._entries[load.name] = ModelEntry(load.name, error=exc.message)
 
     def folder_names(self) -> list[str]:
         return sorted(p.name for p in self.root.iterdir() if p.is_dir() and not p.name.startswith((".", "_")))
@@ -107,12 +131,19 @@ class ModelRepository:
         return name
 
     def _build(self, name: str) -> ServedModel:
+        """The model, or the error that says why not, within the load's time limit."""
+        return PendingLoad(name, self._load, self.load_timeout).result()
+
+    def _load(self, name: str, deadline: LoadDeadline) -> ServedModel:
         try:
-            definition, stack = load_stack(self.root / name, self.max_parameters)
+            definition, stack = load_stack(self.root / name, self.limits, deadline)
         except DefinitionError as exc:
             log.warning("model %s failed to load: %s", name, exc.message)
             raise
-        except Exception:  # a model must never take the others down; the log has the detail
+        except Exception as error:  # a model must never take the others down; the log has the detail
+            if short_of_memory := allocation_failure(error):
+                log.warning("model %s failed to load: %s", name, short_of_memory.message)
+                raise DefinitionError(short_of_memory.message) from None
             log.exception("model %s failed to load with an unexpected error", name)
             raise DefinitionError("unexpected error while loading; see the server log") from None
         model = ServedModel(
@@ -122,6 +153,7 @@ class ModelRepository:
             self.health_sample_every,
             self.metrics.for_model(name, batched=definition.dynamic_batching is not None),
             self._health_counters(name, definition.version),
+            self.limits,
         )
         try:
             check_example(model)
@@ -178,12 +210,47 @@ class ModelRepository:
         """The model to serve, or the error a client should see."""
         entry = self.entry(name)
         if entry.model is None:
-            raise ModelNotReady(name, entry.error)
+            raise ModelUnavailable(name, entry.error)
         if version is not None and version != entry.model.version:
             raise UnknownVersion(name, version, entry.versions)
         if not entry.ready:
             raise ModelNotReady(name, "warming up")
         return entry.model
+
+
+class PendingLoad:
+    """A model folder loading in a thread of its own, under its time limit."""
+
+    def __init__(self, name: str, load, timeout: float):
+        self.name = name
+        self.deadline = LoadDeadline.after(timeout)
+        self._outcome: list = []
+        self._thread = threading.Thread(
+            target=lambda: self._outcome.append(_outcome(load, name, self.deadline)), name=f"load-{name}", daemon=True
+        )
+        self._thread.start()
+
+    def result(self) -> ServedModel:
+        """The model, or the error that says why not; waits no longer than the deadline. A thread
+        cannot be stopped from outside: past it the load is left behind, and stops itself at its
+        next step (the deadline is checked between layers)."""
+        self._thread.join(max(0.0, self.deadline.at - time.monotonic()))
+        if not self._outcome:
+            seconds = self.deadline.seconds
+            log.error("model %s: loading abandoned after %g s (LAYERSERVE_LOAD_TIMEOUT)", self.name, seconds)
+            raise LoadTimeout(seconds, "while it was still running")
+        model, error = self._outcome[0]
+        if error is not None:
+            raise error
+        return model
+
+
+def _outcome(function, *args) -> tuple:
+    """(result, None) or (None, the exception): how a thread hands either back."""
+    try:
+        return function(*args), None
+    except Exception as error:  # noqa: BLE001 (handed to the caller, which raises it)
+        return None, error
 
 
 def _warm(name: str, model: ServedModel) -> None:

@@ -9,9 +9,10 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ..errors import BadRequest
+from ..errors import BadRequest, RequestTooLarge, clip
 from ..stack import Definition, LayerStack
 from ..stack.deadline import Deadline
+from ..stack.limits import DEFAULT_LIMITS, ModelLimits
 from ..stack.numpy_path import NumpyPath
 from ..stack.optimize import optimize
 from ..tensors.dtypes import BY_NAME
@@ -58,6 +59,7 @@ class ServedModel:
         health_sample_every: int = 0,
         metrics: ModelMetrics = NO_MODEL_METRICS,
         health_counters: Path | None = None,
+        limits: ModelLimits = DEFAULT_LIMITS,
     ):
         self.definition = definition
         self.stack = stack
@@ -65,6 +67,22 @@ class ServedModel:
         self.version = str(definition.version)
         # A model may lower the server's limit, never raise it.
         self.max_batch_size = min(definition.max_batch_size or max_batch_size, max_batch_size)
+        self.budgets = [  # (what, how many per sample, limit, its setting): a batch must fit in each
+            (
+                "tensor values in its layers",
+                stack.sample_values,
+                limits.max_request_values,
+                "LAYERSERVE_MAX_REQUEST_VALUES",
+            ),
+            (
+                "output values in its answer",
+                stack.answer_values,
+                limits.max_answer_values,
+                "LAYERSERVE_MAX_ANSWER_VALUES",
+            ),
+            ("multiply-adds", stack.sample_macs, limits.max_request_macs, "LAYERSERVE_MAX_REQUEST_MACS"),
+        ]
+        self.largest_batch = min([self.max_batch_size] + [limit // max(per, 1) for _, per, limit, _ in self.budgets])
         dtype = BY_NAME[definition.dtype]
         limits = stack.index_limits()
         self.inputs = [
@@ -84,14 +102,14 @@ class ServedModel:
         for spec in self.inputs:
             if spec.name == name:
                 return spec
-        raise BadRequest(f"model {self.name!r} has no input {name!r}; its inputs: {self._names(self.inputs)}")
+        raise BadRequest(f"model {self.name!r} has no input {clip(name)}; its inputs: {self._names(self.inputs)}")
 
     def check_outputs(self, requested: list[str]) -> None:
         known = {spec.name for spec in self.outputs}
         for name in requested:
             if name not in known:
                 raise BadRequest(
-                    f"model {self.name!r} has no output {name!r}; its outputs: {self._names(self.outputs)}"
+                    f"model {self.name!r} has no output {clip(name)}; its outputs: {self._names(self.outputs)}"
                 )
 
     def infer(self, arrays: dict[str, np.ndarray], deadline: Deadline | None = None) -> dict[str, np.ndarray]:
@@ -132,7 +150,7 @@ class ServedModel:
         if config is None:
             return None
         delay, preferred = config["max_queue_delay_microseconds"], config["preferred_batch_size"]
-        return DynamicBatcher(self.forward, self.max_batch_size, delay, preferred, self._waited)
+        return DynamicBatcher(self.forward, max(self.largest_batch, 1), delay, preferred, self._waited)
 
     def _waited(self, seconds: float) -> None:
         if self.warmed_up:
@@ -152,7 +170,8 @@ class ServedModel:
         self.warmed_up = True
 
     def _serving_path_agrees(self) -> bool:
-        return self._agrees_with_stack(lambda *probe: self.serving.forward(*map(torch.from_numpy, probe)), rows=8)
+        rows = min(8, max(self.largest_batch, 1))
+        return self._agrees_with_stack(lambda *probe: self.serving.forward(*map(torch.from_numpy, probe)), rows)
 
     def _numpy_path(self) -> NumpyPath | None:
         """The serving path in numpy, where it may serve: numpy computes with one thread, so only
@@ -165,7 +184,7 @@ class ServedModel:
         path = NumpyPath.build(self.serving)
         if path is None:
             return None
-        if not all(self._agrees_with_stack(path.forward, rows) for rows in (1, 8)):
+        if not all(self._agrees_with_stack(path.forward, rows) for rows in {1, min(8, max(self.largest_batch, 1))}):
             log.warning("model %s: the numpy serving path disagrees with the declared stack; using torch", self.name)
             return None
         return path
@@ -197,6 +216,13 @@ class ServedModel:
         (batch,) = batch_sizes
         if not 1 <= batch <= self.max_batch_size:
             raise BadRequest(f"batch size {batch} is outside 1..{self.max_batch_size} for model {self.name!r}")
+        self.check_budgets(batch)
+
+    def check_budgets(self, batch: int) -> None:
+        """Before any of it is computed: a batch whose values would exceed a request's budget."""
+        for what, per_sample, limit, variable in self.budgets:
+            if batch * per_sample > limit:
+                raise RequestTooLarge(self.name, batch, what, batch * per_sample, limit, variable, self.largest_batch)
 
     @staticmethod
     def _names(specs) -> str:

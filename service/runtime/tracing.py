@@ -4,16 +4,17 @@ It runs the layers as declared, one by one (not the optimized serving path), so 
 is what the definition says; its outputs agree with /infer to float tolerance.
 """
 
+import math
+
 import torch
-import torch.nn.functional as F
 
 from ..stack.deadline import Deadline
 from ..stack.health_rules import summarize
+from ..stack.trace_steps import StepOptions, TraceStep
 from ..tensors.codec import output_tensor
 from .inference import decode_inputs
 from .served import ServedModel, use_torch_threads_here
-
-LINEAR_STEPS = ("Linear", "Dense")
+from .what_if import read_what_if
 
 
 def trace(model: ServedModel, request: dict, max_values: int, deadline: Deadline | None = None) -> dict:
@@ -21,19 +22,25 @@ def trace(model: ServedModel, request: dict, max_values: int, deadline: Deadline
     model.check_inputs(arrays)
     requested = [output["name"] for output in request.get("outputs") or []]
     model.check_outputs(requested)
+    parameters = request.get("parameters") or {}
+    what_if = read_what_if(model, parameters, max_values)
+    options = StepOptions(max_values, parameters.get("terms"))
     use_torch_threads_here()
     values = {name: torch.from_numpy(array) for name, array in arrays.items()}
     layers = []
-    for index, (built, module) in enumerate(zip(model.stack.built, model.stack.layers)):
+    for index, (built, declared_module) in enumerate(zip(model.stack.built, model.stack.layers)):
         if deadline is not None:
             deadline.check(built.name)
+        module = what_if.module(built, declared_module)
         arguments = [values[source] for source in built.sources]
         values[built.name] = module(*arguments)
-        layers.append(_layer(index, built, module, arguments, values[built.name], max_values))
+        described = _layer(index, built, module, arguments, values[built.name], options, what_if)
+        layers.append(described)
     document = {
         "model_name": model.name,
         "model_version": model.version,
         "max_values": max_values,
+        "overrides": what_if.described(),
         "inputs": [{"name": name, **bounded(values[name], max_values)} for name in arrays],
         "layers": layers,
         "outputs": [output_tensor(name, values[name].numpy()) for name in requested or model.stack.output_names],
@@ -43,38 +50,49 @@ def trace(model: ServedModel, request: dict, max_values: int, deadline: Deadline
     return document
 
 
-def _layer(index, built, module, arguments, output, max_values) -> dict:
-    kind = built.definition.type
+def _layer(index, built, module, arguments, output, options: StepOptions, what_if) -> dict:
+    swap = what_if.swaps.get(built.name)
+    kind = swap.layer_type if swap else built.definition.type
+    params = swap.params if swap else built.params
+    health = swap.health if swap else built.health
     described = {
         "index": index,
         "name": built.name,
         "type": kind.name,
+        "family": kind.family,
         "inputs": list(built.sources),
         "input_shapes": [list(a.shape) for a in arguments],
-        "output": bounded(output, max_values),
+        "output": bounded(output, options.max_values),
         "stats": statistics(output),
     }
-    if kind.name in LINEAR_STEPS:
-        described["steps"] = _linear_steps(kind.name, module, arguments[0], output, max_values)
-    if built.health is not None:
-        described["health"] = summarize(built.health, built.health.hits(output), output.shape[0], max_values)
+    if swap:
+        described["declared_type"] = swap.declared
+    if built.name in what_if.weights:
+        described["overridden"] = sorted(what_if.weights[built.name])
+    if kind.formula is not None:
+        described["formula"] = kind.formula_for(params)
+    if kind.trace is not None:
+        described["steps"] = [
+            _step(step, options.max_values) for step in kind.trace(module, arguments, output, options)
+        ]
+    if health is not None:
+        described["health"] = summarize(health, health.hits(output), output.shape[0], options.max_values)
     return described
 
 
-def _linear_steps(kind: str, module, x, output, max_values) -> list[dict]:
-    """x·W before the bias, the bias, then their sum: the dense layer as a person computes it."""
-    product = x @ module.weight if kind == "Dense" else F.linear(x, module.weight)
-    steps = [{"name": "product", **bounded(product, max_values)}]
-    if module.bias is not None:
-        steps.append({"name": "bias", **bounded(module.bias, max_values)})
-    steps.append({"name": "output", **bounded(output, max_values)})
-    return steps
+def _step(step: TraceStep, max_values: int) -> dict:
+    described = {"name": step.name, "label": step.label, **bounded(step.value, max_values, step.shape)}
+    if step.running:
+        described["running"] = True
+    return described
 
 
-def bounded(tensor: torch.Tensor, max_values: int) -> dict:
-    """At most max_values of a tensor, flat in row-major order, with its whole shape."""
+def bounded(tensor: torch.Tensor, max_values: int, shape: tuple[int, ...] | None = None) -> dict:
+    """At most max_values of a tensor, flat in row-major order, with its whole shape (`shape` when
+    `tensor` holds only the first values of a larger one)."""
     flat = tensor.detach().reshape(-1)
-    return {"shape": list(tensor.shape), "data": flat[:max_values].numpy(), "truncated": flat.numel() > max_values}
+    whole = list(shape if shape is not None else tensor.shape)
+    return {"shape": whole, "data": flat[:max_values].numpy(), "truncated": math.prod(whole) > max_values}
 
 
 def statistics(tensor: torch.Tensor) -> dict:

@@ -5,18 +5,24 @@ from pathlib import Path
 
 from ..errors import DefinitionError
 from ..tensors.dtypes import BY_NAME, DType
+from .deadline import LoadDeadline
 from .definition import Definition, LayerDef, load_definition
-from .limits import DEFAULT_MAX_PARAMETERS
+from .limits import DEFAULT_LIMITS, ModelLimits
 from .shapes import ParamError, ShapeMismatch
 from .stack import BuiltLayer, LayerStack
 from .weights import assign_tensors, expected_tensors, gather_tensors
 
 
-def build_stack(definition: Definition, max_parameters: int = DEFAULT_MAX_PARAMETERS) -> LayerStack:
+def build_stack(
+    definition: Definition, limits: ModelLimits = DEFAULT_LIMITS, deadline: LoadDeadline | None = None
+) -> LayerStack:
     dtype = BY_NAME[definition.dtype]
     shapes = {i.name: i.shape for i in definition.inputs}
+    _check_inputs(definition, limits)
     built, modules, previous = [], [], None
     for layer in definition.layers:
+        if deadline is not None:
+            deadline.check(f"before {layer.label}")
         sources = _sources(definition, layer, previous)
         params, output_shape = _infer(definition, layer, sources, shapes)
         shapes[layer.name] = output_shape
@@ -24,36 +30,76 @@ def build_stack(definition: Definition, max_parameters: int = DEFAULT_MAX_PARAME
         modules.append(_build(layer, params, dtype))
         previous = layer.name
     _check_outputs(definition, shapes)
-    _check_budget(built, modules, max_parameters)
-    for module, tensors in zip(modules, gather_tensors(definition, built, modules, dtype)):
+    sample_values, answer_values = _check_budget(definition, built, modules, limits)
+    sample_macs = _check_work(built, limits)
+    for module, tensors in zip(modules, gather_tensors(definition, built, modules, dtype, deadline)):
         assign_tensors(module, tensors)
     stack = LayerStack(built, modules, [i.name for i in definition.inputs], definition.outputs)
+    stack.sample_values, stack.answer_values, stack.sample_macs = sample_values, answer_values, sample_macs
     return stack.eval().requires_grad_(False)
 
 
-def load_stack(folder: Path, max_parameters: int = DEFAULT_MAX_PARAMETERS) -> tuple[Definition, LayerStack]:
-    definition = load_definition(folder)
-    return definition, build_stack(definition, max_parameters)
+def load_stack(
+    folder: Path, limits: ModelLimits = DEFAULT_LIMITS, deadline: LoadDeadline | None = None
+) -> tuple[Definition, LayerStack]:
+    definition = load_definition(folder, limits.max_definition_bytes, deadline)
+    return definition, build_stack(definition, limits, deadline)
 
 
-def _check_budget(built: list[BuiltLayer], modules, max_parameters: int) -> None:
+def _check_inputs(definition: Definition, limits: ModelLimits) -> None:
+    """An input of one sample must fit in what a request may make: a warm-up would allocate it."""
+    for spec in definition.inputs:
+        values = math.prod(spec.shape)
+        if values > limits.max_request_values:
+            raise DefinitionError(
+                f"{definition.file.name}: input {spec.name!r} of shape {list(spec.shape)} holds {values:,} values "
+                f"per sample, over the limit of {limits.max_request_values:,} a request may make "
+                "(LAYERSERVE_MAX_REQUEST_VALUES)"
+            )
+
+
+def _check_budget(definition: Definition, built: list[BuiltLayer], modules, limits: ModelLimits) -> tuple[int, int]:
     """Refuse a model too big to hold before any of its tensors is allocated (the modules are on
-    meta), and one layer whose output for a single sample would be as big (a pool or padding
-    can make one without any parameter)."""
-    total = 0
+    meta), and one whose single sample would make more values than a request may (a pool or
+    padding can make them without any parameter). Returns the values one sample makes (inputs
+    and every layer's output, all alive until the answer) and those of its answer."""
+    parameters = 0
+    activations = sum(math.prod(spec.shape) for spec in definition.inputs)
     for layer, module in zip(built, modules):
-        total += sum(math.prod(shape) for shape in expected_tensors(module).values())
-        if total > max_parameters:
+        parameters += sum(math.prod(shape) for shape in expected_tensors(module).values())
+        if parameters > limits.max_parameters:
             raise DefinitionError(
-                f"{layer.definition.where}: the model needs {total:,} parameter values up to this layer, "
-                f"over the limit of {max_parameters:,} (LAYERSERVE_MAX_MODEL_PARAMETERS)"
+                f"{layer.definition.where}: the model needs {parameters:,} parameter values up to this layer, "
+                f"over the limit of {limits.max_parameters:,} (LAYERSERVE_MAX_MODEL_PARAMETERS)"
             )
-        values = math.prod(layer.output_shape)
-        if values > max_parameters:
+        activations += math.prod(layer.output_shape)
+        if activations > limits.max_request_values:
             raise DefinitionError(
-                f"{layer.definition.where}: its output {list(layer.output_shape)} holds {values:,} values per sample, "
-                f"over the limit of {max_parameters:,} (LAYERSERVE_MAX_MODEL_PARAMETERS)"
+                f"{layer.definition.where}: its output {list(layer.output_shape)} brings the values one sample "
+                f"makes to {activations:,}, over the limit of {limits.max_request_values:,} a request may make "
+                "(LAYERSERVE_MAX_REQUEST_VALUES)"
             )
+    answer = sum(math.prod(layer.output_shape) for layer in built if layer.name in definition.outputs)
+    if answer > limits.max_answer_values:
+        raise DefinitionError(
+            f"{definition.file.name}: outputs {definition.outputs} hold {answer:,} values per sample, over the "
+            f"limit of {limits.max_answer_values:,} an answer may carry (LAYERSERVE_MAX_ANSWER_VALUES)"
+        )
+    return activations, answer
+
+
+def _check_work(built: list[BuiltLayer], limits: ModelLimits) -> int:
+    """The multiply-adds one sample needs, refused past what a request may ask for: a layer cannot
+    be stopped midway, and each worker's warm-up runs a sample before it serves."""
+    total = 0
+    for layer in built:
+        total += layer.definition.type.macs(layer.params, list(layer.input_shapes), layer.output_shape)
+        if total > limits.max_request_macs:
+            raise DefinitionError(
+                f"{layer.definition.where}: one sample needs {total:,} multiply-adds up to this layer, over the "
+                f"limit of {limits.max_request_macs:,} a request may ask for (LAYERSERVE_MAX_REQUEST_MACS)"
+            )
+    return total
 
 
 def _sources(definition: Definition, layer: LayerDef, previous: str | None) -> tuple[str, ...]:

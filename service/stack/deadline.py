@@ -3,7 +3,7 @@
 import time
 from dataclasses import dataclass
 
-from ..errors import InferenceTimeout
+from ..errors import InferenceTimeout, LoadTimeout
 
 
 @dataclass(frozen=True)
@@ -19,6 +19,15 @@ class Deadline:
         """Between two layers: a thread cannot be interrupted, so this is where a pass can stop."""
         if time.monotonic() > self.at:
             raise InferenceTimeout(self.seconds, next_layer)
+
+
+class LoadDeadline(Deadline):
+    """A model load's: checked between the steps of reading and building, it stops the load
+    that was abandoned at the next step."""
+
+    def check(self, where: str) -> None:
+        if time.monotonic() > self.at:
+            raise LoadTimeout(self.seconds, where)
 
 
 def latest(deadlines: list["Deadline | None"]) -> "Deadline | None":

@@ -9,8 +9,10 @@ from pathlib import Path
 import yaml
 from marshmallow import RAISE, ValidationError
 
-from ..errors import DefinitionError
+from ..errors import DefinitionError, join_clipped
+from .deadline import LoadDeadline
 from .layers import LAYER_TYPES, LayerType
+from .limits import DEFAULT_MAX_DEFINITION_BYTES
 from .schema import TENSOR_FIELDS, DefinitionSchema, flatten_messages
 
 DEFINITION_FILES = ("model.yaml", "model.yml", "model.json")
@@ -87,28 +89,28 @@ class Definition:
 
 
 def find_definition_file(folder: Path) -> Path:
+    """The definition file, refused if it is a symlink out of the model folder (as weights are)."""
     for name in DEFINITION_FILES:
         if (folder / name).is_file():
+            if not (folder / name).resolve().is_relative_to(folder.resolve()):
+                raise DefinitionError(f"{name}: a symlink that points outside the model folder")
             return folder / name
     raise DefinitionError(f"{folder.name}: no definition file (looked for {', '.join(DEFINITION_FILES)})")
 
 
-# A definition is meant to be read by people; large tensors belong in a weights file.
-MAX_DEFINITION_BYTES = 64 * 1024 * 1024
-
-
-def read_document(file: Path):
+def read_document(file: Path, max_bytes: int = DEFAULT_MAX_DEFINITION_BYTES):
     """Parse YAML (safe loader only: no python tags) or JSON."""
     size = file.stat().st_size
-    if size > MAX_DEFINITION_BYTES:
+    if size > max_bytes:
         raise DefinitionError(
-            f"{file.name}: {size:,} bytes, over the limit of {MAX_DEFINITION_BYTES:,}; put large tensors in a weights file"
+            f"{file.name}: {size:,} bytes, over the limit of {max_bytes:,} (LAYERSERVE_MAX_DEFINITION_BYTES); "
+            "put large tensors in a weights file"
         )
     try:
         text = file.read_text(encoding="utf-8")
         if file.suffix == ".json":
             return json.loads(text)
-        return yaml.load(text, Loader=DefinitionLoader)  # noqa: S506 (a SafeLoader subclass)
+        return parse_yaml(file, text)
     except UnicodeDecodeError as exc:
         raise DefinitionError(f"{file.name}: not UTF-8 text ({exc.reason} at byte {exc.start})") from None
     except json.JSONDecodeError as exc:
@@ -123,18 +125,53 @@ def read_document(file: Path):
         raise DefinitionError(f"{file.name}: lists or mappings nested too deeply to parse") from None
 
 
+def parse_yaml(file: Path, text: str):
+    """The document in `text`, composed, checked for aliases, then constructed. An alias makes
+    one node stand for many: nested ones grow a few hundred bytes into 10¹² values, which every
+    later step would walk. A definition is written out in full."""
+    loader = DefinitionLoader(text)
+    try:
+        root = loader.get_single_node()
+        if root is None:
+            return None
+        seen, pending = set(), [root]
+        while pending:
+            node = pending.pop()
+            if id(node) in seen:
+                mark = node.start_mark
+                raise DefinitionError(
+                    f"{file.name}: line {mark.line + 1}, column {mark.column + 1}: this value is repeated by a "
+                    "YAML alias (*); anchors and aliases are not accepted in a definition, write each value out"
+                )
+            seen.add(id(node))
+            if isinstance(node, yaml.SequenceNode):
+                pending.extend(node.value)
+            elif isinstance(node, yaml.MappingNode):
+                pending.extend(item for pair in node.value for item in pair)
+        return loader.construct_document(root)
+    finally:
+        loader.dispose()
+
+
 def _yaml_problem(exc: yaml.YAMLError) -> str:
     mark = getattr(exc, "problem_mark", None)
     problem = getattr(exc, "problem", None) or str(exc)
     return f"{problem} (line {mark.line + 1}, column {mark.column + 1})" if mark else problem
 
 
-def load_definition(folder: Path) -> Definition:
+def load_definition(
+    folder: Path, max_bytes: int = DEFAULT_MAX_DEFINITION_BYTES, deadline: LoadDeadline | None = None
+) -> Definition:
     folder = Path(folder)
     file = find_definition_file(folder)
-    document = read_document(file)
+    document = read_document(file, max_bytes)
+    if deadline is not None:
+        deadline.check(f"after reading {file.name}")
     if not isinstance(document, dict):
         raise DefinitionError(f"{file.name}: expected a mapping at the top level, got {type(document).__name__}")
+    if "inputs" not in document and "layers" not in document:
+        # not a definition at all: its keys are none of our business, and may be secrets
+        raise DefinitionError(f"{file.name}: not a model definition (it has neither inputs nor layers)")
     lines = _layer_lines(file, document)
     try:
         data = DefinitionSchema().load(document)
@@ -178,7 +215,7 @@ def _layer(file: Path, index: int, raw: dict, line: int | None) -> LayerDef:
     except ValidationError as exc:
         known = [*schema.fields, *TENSOR_FIELDS, "name", "type", "inputs"]
         problems = _field_problems(exc.messages, known, layer_type.name)
-        raise DefinitionError(f"{at}: layer {raw['name']!r} ({layer_type.name}): {'; '.join(problems)}") from None
+        raise DefinitionError(f"{at}: layer {raw['name']!r} ({layer_type.name}): {join_clipped(problems)}") from None
     return LayerDef(file.name, index, raw["name"], layer_type, raw.get("inputs"), params, tensors, line)
 
 
@@ -237,7 +274,7 @@ def _schema_errors(file_name: str, messages: dict, document: dict, lines: list[i
         plain = _field_problems({key: rest[key] for key in top}, known, "the model definition")
         nested = {key: value for key, value in rest.items() if key not in top}
         problems.append(f"{file_name}: " + "; ".join([*plain, *flatten_messages(nested)]))
-    return "; ".join(problems)
+    return join_clipped(problems)
 
 
 def _definition_fields() -> list[str]:

@@ -1,17 +1,22 @@
-"""The layer registry: for each layer type, its hyper-parameters, its shape rule and its module.
+"""The layer registry: for each layer type, everything the service knows about it.
 
-Adding a layer type is one entry in LAYER_TYPES. Hyper-parameters use torch's own argument
-names; shapes are per sample (the batch dimension is implicit), while `dim`-like arguments
-count the batch dimension as torch does.
+Adding a layer type is one entry in LAYER_TYPES: its hyper-parameters, shape rule and module,
+and the optional rules that go with it (multiply-adds, activation health, the numpy serving
+step, what the serving path may fold or merge, the trace's steps, conversion from torch.nn, and
+the family and formula the explorer draws with). Nothing outside this registry names a type.
+Hyper-parameters use torch's own argument names; shapes are per sample (the batch dimension is
+implicit), while `dim`-like arguments count the batch dimension as torch does.
 """
 
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from marshmallow import Schema, ValidationError, fields, validate, validates_schema
+from marshmallow import Schema, ValidationError, fields, missing, validate, validates_schema
 from torch import nn
 
+from . import conversion_rules, fusion_rules, numpy_steps, trace_steps
+from .conversion_rules import input_shape_from
 from .health_rules import ZERO, HealthRule, clamp, dead_at, saturation
 from .modules import Add, Concat, Dense, Multiply
 from .params import finite_float, positive_int
@@ -44,6 +49,7 @@ class LayerType:
     module: Callable[..., nn.Module]
     params: type[Schema]
     infer: Callable[[dict, list[Shape]], tuple[dict, Shape]]
+    family: str  # what kind of step it is, for people and pictures: linear, activation, normalization, …
     arity: int = 1
     variadic: bool = False  # takes `arity` or more inputs
     has_tensors: bool = False  # built with device/dtype, weights loaded afterwards
@@ -51,11 +57,64 @@ class LayerType:
     health: Callable[[dict], HealthRule] | None = None  # what makes one of its neurons dead or saturated
     macs: Callable[[dict, list[Shape], Shape], int] = no_macs  # multiply-adds per sample
     index_bound: str | None = None  # reads integer indices below this hyper-parameter (Embedding)
+    # serving
+    numpy_step: Callable[[nn.Module], numpy_steps.Step] | None = None  # its numpy counterpart, if any
+    passes_through: bool = False  # in eval mode its output is its input (dropped from the serving path)
+    affine: Callable[[nn.Module], fusion_rules.Affine] | None = None  # as y = x·Wᵀ + b: merges with its neighbours
+    scale_shift: Callable[[nn.Module, Shape], fusion_rules.Affine | None] | None = None  # folds into an affine step
+    # inside a layer: the trace's steps, and how people write the layer down
+    trace: trace_steps.StepRule | None = None
+    formula: str | Callable[[dict], str] | None = None  # an activation's; "{name}" stands for a hyper-parameter
+    weight_layout: str | None = None  # how its weight matrix is laid out, as the explorer draws it
+    # torch.nn → definition
+    input_shape: Callable[[dict], Shape | None] | None = None  # a first layer's per-sample input shape
+    unservable: Callable[[nn.Module], str | None] | None = None  # a module setting eval-mode serving cannot honour
 
     def build(self, params: dict, dtype) -> nn.Module:
         if self.has_tensors:
             return self.module(**params, device="meta", dtype=dtype)
         return self.module(**params)
+
+    def describe(self) -> dict:
+        """The entry as the API shows it (GET /v2/layer-types)."""
+        described = {
+            "name": self.name,
+            "family": self.family,
+            "inputs": self.arity,
+            "variadic": self.variadic,
+            "hyperparameters": [_hyperparameter(name, field) for name, field in self.params().fields.items()],
+            "shape_rule": self.infer.__name__,
+            "numpy_step": self.numpy_step is not None,
+            "trace_steps": list(self.trace.names) if self.trace else [],
+        }
+        if self.health is not None:
+            described["health"] = True
+        if self.formula is not None:
+            described["formula"] = self.formula_for({name: name for name in self.params().fields})
+        if self.weight_layout is not None:
+            described["weight_layout"] = self.weight_layout
+        return described
+
+    def formula_for(self, params: dict) -> str | None:
+        """The formula with this layer's hyper-parameters in it."""
+        if self.formula is None:
+            return None
+        return self.formula(params) if callable(self.formula) else self.formula.format(**params)
+
+
+def _hyperparameter(name: str, field: fields.Field) -> dict:
+    described = {"name": name, "required": field.required}
+    if field.load_default is not missing and not callable(field.load_default):
+        described["default"] = field.load_default
+    return described
+
+
+def type_of_module(module: nn.Module) -> "LayerType | None":
+    """The entry whose module is this module's class (a built layer, a fused step, a torch.nn module)."""
+    for layer_type in LAYER_TYPES.values():
+        if layer_type.module is type(module):
+            return layer_type
+    return None
 
 
 # --- hyper-parameter schemas -------------------------------------------------------------
@@ -402,24 +461,38 @@ def product_macs(params, inputs, output):
 # --- the registry --------------------------------------------------------------------------
 
 
-def _activation(name, module, params=NoParams, infer=same_shape, health=None):
-    return LayerType(name, module, params, infer, health=health)
+def _activation(name, module, params=NoParams, infer=same_shape, **rules):
+    return LayerType(name, module, params, infer, family="activation", **rules)
+
+
+def _gelu_formula(params: dict) -> str:
+    if params["approximate"] == "tanh":
+        return "x/2·(1 + tanh(√(2/π)·(x + 0.044715·x³)))"
+    return "x·Φ(x), Φ the standard normal CDF"
 
 
 def _always(rule: HealthRule) -> Callable[[dict], HealthRule]:
     return lambda params: rule
 
 
-def _combinator(name, module, params, infer, macs=no_macs):
-    return LayerType(name, module, params, infer, arity=2, variadic=True, macs=macs)
+def _combinator(name, module, params, infer, **rules):
+    return LayerType(name, module, params, infer, family="combination", arity=2, variadic=True, **rules)
 
 
-def _norm(name, module, params, infer):
-    return LayerType(name, module, params, infer, has_tensors=True, macs=elementwise_macs)
+def _norm(name, module, params, infer, **rules):
+    return LayerType(
+        name, module, params, infer, family="normalization", has_tensors=True, macs=elementwise_macs, **rules
+    )
 
 
-def _with_fan_in(name, module, params, infer, fan_in, macs, **kwargs):
-    return LayerType(name, module, params, infer, has_tensors=True, seed=uniform_fan_in(fan_in), macs=macs, **kwargs)
+def _with_fan_in(name, module, params, infer, family, fan_in, macs, **rules):
+    return LayerType(
+        name, module, params, infer, family, has_tensors=True, seed=uniform_fan_in(fan_in), macs=macs, **rules
+    )
+
+
+def _pool(name, module, params, infer, **rules):
+    return LayerType(name, module, params, infer, family="pooling", **rules)
 
 
 def _in_features(params):
@@ -430,67 +503,198 @@ def _in1_features(params):
     return params["in1_features"]
 
 
+_ALONG_DIM = {"infer": along_dim, "unservable": conversion_rules.implicit_dim}
+
+
 LAYER_TYPES: dict[str, LayerType] = {
     t.name: t
     for t in [
-        _with_fan_in("Linear", nn.Linear, LinearParams, linear, _in_features, linear_macs),
-        _with_fan_in("Dense", Dense, LinearParams, linear, _in_features, linear_macs),
-        _with_fan_in("Bilinear", nn.Bilinear, BilinearParams, bilinear, _in1_features, bilinear_macs, arity=2),
-        _with_fan_in("Conv1d", nn.Conv1d, conv_params(1), conv(1), conv_fan_in, conv_macs),
-        _with_fan_in("Conv2d", nn.Conv2d, conv_params(2), conv(2), conv_fan_in, conv_macs),
+        _with_fan_in(
+            "Linear",
+            nn.Linear,
+            LinearParams,
+            linear,
+            "linear",
+            _in_features,
+            linear_macs,
+            numpy_step=numpy_steps.linear,
+            affine=fusion_rules.linear_affine,
+            trace=trace_steps.LINEAR,
+            weight_layout="neurons × inputs",
+            input_shape=input_shape_from("in_features"),
+        ),
+        _with_fan_in(
+            "Dense",
+            Dense,
+            LinearParams,
+            linear,
+            "linear",
+            _in_features,
+            linear_macs,
+            numpy_step=numpy_steps.dense,
+            affine=fusion_rules.dense_affine,
+            trace=trace_steps.DENSE,
+            weight_layout="inputs × neurons",
+            input_shape=input_shape_from("in_features"),
+        ),
+        _with_fan_in(
+            "Bilinear", nn.Bilinear, BilinearParams, bilinear, "bilinear", _in1_features, bilinear_macs, arity=2
+        ),
+        _with_fan_in("Conv1d", nn.Conv1d, conv_params(1), conv(1), "convolution", conv_fan_in, conv_macs),
+        _with_fan_in("Conv2d", nn.Conv2d, conv_params(2), conv(2), "convolution", conv_fan_in, conv_macs),
         # activations, element by element
-        _activation("ReLU", nn.ReLU, health=_always(ZERO)),
-        _activation("ReLU6", nn.ReLU6, health=_always(clamp(0.0, 6.0))),
-        _activation("LeakyReLU", nn.LeakyReLU, LeakyReLUParams),
-        _activation("RReLU", nn.RReLU, RReLUParams),  # eval mode: the fixed slope (lower + upper) / 2
-        LayerType("PReLU", nn.PReLU, PReLUParams, prelu, has_tensors=True, seed=filled_with("init")),
-        _activation("Threshold", nn.Threshold, ThresholdParams, health=lambda p: dead_at(p["value"])),
-        _activation("Hardtanh", nn.Hardtanh, HardtanhParams, health=lambda p: clamp(p["min_val"], p["max_val"])),
-        _activation("Hardsigmoid", nn.Hardsigmoid, health=_always(clamp(0.0, 1.0))),
-        _activation("Hardswish", nn.Hardswish),
-        _activation("Hardshrink", nn.Hardshrink, ShrinkParams, health=_always(ZERO)),
-        _activation("Softshrink", nn.Softshrink, SoftshrinkParams, health=_always(ZERO)),
-        _activation("Tanhshrink", nn.Tanhshrink),
-        _activation("Sigmoid", nn.Sigmoid, health=_always(saturation(0.0, 1.0))),
-        _activation("LogSigmoid", nn.LogSigmoid),
-        _activation("Tanh", nn.Tanh, health=_always(saturation(-1.0, 1.0))),
-        _activation("Softsign", nn.Softsign, health=_always(saturation(-1.0, 1.0))),
-        _activation("GELU", nn.GELU, GELUParams),
-        _activation("SiLU", nn.SiLU),
-        _activation("Mish", nn.Mish),
-        _activation("ELU", nn.ELU, ELUParams),
-        _activation("CELU", nn.CELU, CELUParams),
-        _activation("SELU", nn.SELU),
-        _activation("Softplus", nn.Softplus, SoftplusParams),
+        _activation("ReLU", nn.ReLU, health=_always(ZERO), numpy_step=numpy_steps.relu, formula="max(0, x)"),
+        _activation("ReLU6", nn.ReLU6, health=_always(clamp(0.0, 6.0)), formula="min(max(0, x), 6)"),
+        _activation(
+            "LeakyReLU",
+            nn.LeakyReLU,
+            LeakyReLUParams,
+            numpy_step=numpy_steps.leaky_relu,
+            formula="max(0, x) + {negative_slope}·min(0, x)",
+        ),
+        _activation(  # eval mode: the fixed slope (lower + upper) / 2
+            "RReLU", nn.RReLU, RReLUParams, formula="max(0, x) + ({lower} + {upper})/2·min(0, x)"
+        ),
+        _activation(
+            "PReLU",
+            nn.PReLU,
+            PReLUParams,
+            prelu,
+            has_tensors=True,
+            seed=filled_with("init"),
+            formula="max(0, x) + a·min(0, x), a: its weight",
+        ),
+        _activation(
+            "Threshold",
+            nn.Threshold,
+            ThresholdParams,
+            health=lambda p: dead_at(p["value"]),
+            formula="x if x > {threshold}, else {value}",
+        ),
+        _activation(
+            "Hardtanh",
+            nn.Hardtanh,
+            HardtanhParams,
+            health=lambda p: clamp(p["min_val"], p["max_val"]),
+            formula="min(max({min_val}, x), {max_val})",
+        ),
+        _activation(
+            "Hardsigmoid", nn.Hardsigmoid, health=_always(clamp(0.0, 1.0)), formula="min(max(0, x/6 + 1/2), 1)"
+        ),
+        _activation("Hardswish", nn.Hardswish, formula="x·min(max(0, x + 3), 6) / 6"),
+        _activation(
+            "Hardshrink", nn.Hardshrink, ShrinkParams, health=_always(ZERO), formula="x if |x| > {lambd}, else 0"
+        ),
+        _activation(
+            "Softshrink",
+            nn.Softshrink,
+            SoftshrinkParams,
+            health=_always(ZERO),
+            formula="x − {lambd} if x > {lambd}, x + {lambd} if x < −{lambd}, else 0",
+        ),
+        _activation("Tanhshrink", nn.Tanhshrink, formula="x − tanh(x)"),
+        _activation("Sigmoid", nn.Sigmoid, health=_always(saturation(0.0, 1.0)), formula="1 / (1 + exp(−x))"),
+        _activation("LogSigmoid", nn.LogSigmoid, formula="log(1 / (1 + exp(−x)))"),
+        _activation(
+            "Tanh",
+            nn.Tanh,
+            health=_always(saturation(-1.0, 1.0)),
+            numpy_step=numpy_steps.tanh,
+            formula="(exp(x) − exp(−x)) / (exp(x) + exp(−x))",
+        ),
+        _activation("Softsign", nn.Softsign, health=_always(saturation(-1.0, 1.0)), formula="x / (1 + |x|)"),
+        _activation("GELU", nn.GELU, GELUParams, formula=_gelu_formula),
+        _activation("SiLU", nn.SiLU, formula="x / (1 + exp(−x))"),
+        _activation("Mish", nn.Mish, formula="x·tanh(log(1 + exp(x)))"),
+        _activation("ELU", nn.ELU, ELUParams, formula="x if x > 0, else {alpha}·(exp(x) − 1)"),
+        _activation("CELU", nn.CELU, CELUParams, formula="max(0, x) + min(0, {alpha}·(exp(x / {alpha}) − 1))"),
+        _activation("SELU", nn.SELU, formula="1.0507·(max(0, x) + min(0, 1.67326·(exp(x) − 1)))"),
+        _activation(
+            "Softplus",
+            nn.Softplus,
+            SoftplusParams,
+            formula="log(1 + exp({beta}·x)) / {beta}, or x where {beta}·x > {threshold}",
+        ),
         # along a dimension
-        _activation("Softmax", nn.Softmax, DimParams, along_dim),
-        _activation("Softmin", nn.Softmin, DimParams, along_dim),
-        _activation("LogSoftmax", nn.LogSoftmax, DimParams, along_dim),
-        _activation("GLU", nn.GLU, DimParams, glu),
+        _activation("Softmax", nn.Softmax, DimParams, formula="exp(xᵢ) / Σⱼ exp(xⱼ) along dim {dim}", **_ALONG_DIM),
+        _activation("Softmin", nn.Softmin, DimParams, formula="exp(−xᵢ) / Σⱼ exp(−xⱼ) along dim {dim}", **_ALONG_DIM),
+        _activation(
+            "LogSoftmax", nn.LogSoftmax, DimParams, formula="xᵢ − log Σⱼ exp(xⱼ) along dim {dim}", **_ALONG_DIM
+        ),
+        _activation("GLU", nn.GLU, DimParams, glu, formula="a / (1 + exp(−b)), a and b the halves along dim {dim}"),
         # shapes
-        LayerType("Identity", nn.Identity, NoParams, same_shape),
-        LayerType("Dropout", nn.Dropout, DropoutParams, same_shape),
-        LayerType("Flatten", nn.Flatten, FlattenParams, flatten),
-        LayerType("Unflatten", nn.Unflatten, UnflattenParams, unflatten),
-        # normalization
-        _norm("BatchNorm1d", nn.BatchNorm1d, BatchNormParams, batch_norm),
-        _norm("InstanceNorm1d", nn.InstanceNorm1d, InstanceNormParams, instance_norm),
-        _norm("GroupNorm", nn.GroupNorm, GroupNormParams, group_norm),
-        _norm("LayerNorm", nn.LayerNorm, LayerNormParams, normalized),
-        _norm("RMSNorm", nn.RMSNorm, RMSNormParams, normalized),
-        # pooling
-        LayerType("MaxPool1d", nn.MaxPool1d, max_pool_params(1), pool(1)),
-        LayerType("MaxPool2d", nn.MaxPool2d, max_pool_params(2), pool(2)),
-        LayerType("AvgPool1d", nn.AvgPool1d, avg_pool_params(1), pool(1), macs=avg_pool_macs),
-        LayerType("AvgPool2d", nn.AvgPool2d, AvgPool2dParams, pool(2), macs=avg_pool_macs),
         LayerType(
+            "Identity",
+            nn.Identity,
+            NoParams,
+            same_shape,
+            "identity",
+            passes_through=True,
+            numpy_step=numpy_steps.identity,
+        ),
+        LayerType(  # eval mode: nothing is dropped
+            "Dropout",
+            nn.Dropout,
+            DropoutParams,
+            same_shape,
+            "identity",
+            passes_through=True,
+            numpy_step=numpy_steps.identity,
+        ),
+        LayerType("Flatten", nn.Flatten, FlattenParams, flatten, "shape"),
+        LayerType("Unflatten", nn.Unflatten, UnflattenParams, unflatten, "shape"),
+        # normalization
+        _norm(
+            "BatchNorm1d",
+            nn.BatchNorm1d,
+            BatchNormParams,
+            batch_norm,
+            scale_shift=fusion_rules.batch_norm_scale_shift,
+            trace=trace_steps.BATCH_NORM,
+            input_shape=input_shape_from("num_features"),
+            unservable=conversion_rules.batch_norm_without_running_stats,
+        ),
+        _norm(
+            "InstanceNorm1d",
+            nn.InstanceNorm1d,
+            InstanceNormParams,
+            instance_norm,
+            input_shape=input_shape_from("num_features"),
+        ),
+        _norm("GroupNorm", nn.GroupNorm, GroupNormParams, group_norm),
+        _norm(
+            "LayerNorm",
+            nn.LayerNorm,
+            LayerNormParams,
+            normalized,
+            trace=trace_steps.LAYER_NORM,
+            input_shape=input_shape_from("normalized_shape"),
+        ),
+        _norm(
+            "RMSNorm",
+            nn.RMSNorm,
+            RMSNormParams,
+            normalized,
+            trace=trace_steps.RMS_NORM,
+            input_shape=input_shape_from("normalized_shape"),
+        ),
+        # pooling
+        _pool(
+            "MaxPool1d", nn.MaxPool1d, max_pool_params(1), pool(1), unservable=conversion_rules.pool_returning_indices
+        ),
+        _pool(
+            "MaxPool2d", nn.MaxPool2d, max_pool_params(2), pool(2), unservable=conversion_rules.pool_returning_indices
+        ),
+        _pool("AvgPool1d", nn.AvgPool1d, avg_pool_params(1), pool(1), macs=avg_pool_macs),
+        _pool("AvgPool2d", nn.AvgPool2d, AvgPool2dParams, pool(2), macs=avg_pool_macs),
+        _pool(
             "AdaptiveAvgPool1d",
             nn.AdaptiveAvgPool1d,
             adaptive_pool_params(1),
             adaptive_pool(1),
             macs=adaptive_avg_pool_macs,
         ),
-        LayerType(
+        _pool(
             "AdaptiveAvgPool2d",
             nn.AdaptiveAvgPool2d,
             adaptive_pool_params(2),
@@ -503,13 +707,15 @@ LAYER_TYPES: dict[str, LayerType] = {
             nn.Embedding,
             EmbeddingParams,
             embedding,
+            "lookup",
             has_tensors=True,
             seed=standard_normal,
             index_bound="num_embeddings",
+            unservable=conversion_rules.embedding_max_norm,
         ),
         # several inputs
-        _combinator("Add", Add, NoParams, broadcast),
-        _combinator("Multiply", Multiply, NoParams, broadcast, macs=product_macs),
-        _combinator("Concat", Concat, DimParams, concat),
+        _combinator("Add", Add, NoParams, broadcast, numpy_step=numpy_steps.add),
+        _combinator("Multiply", Multiply, NoParams, broadcast, macs=product_macs, numpy_step=numpy_steps.multiply),
+        _combinator("Concat", Concat, DimParams, concat, numpy_step=numpy_steps.concat),
     ]
 }

@@ -1,8 +1,10 @@
 """The serving path: the declared stack rewritten for speed, with the same outputs.
 
-In eval mode Dropout and Identity pass their input through; a BatchNorm1d after a linear layer
-is an affine map that folds into it; two linear layers with nothing between them are one
-(W2(W1x + b1) + b2 = (W2W1)x + (W2b1 + b2)), merged when that costs fewer multiply-adds.
+In eval mode some layers pass their input through (Dropout, Identity: `LayerType.passes_through`);
+a per-feature scale and shift after an affine step folds into it (BatchNorm1d with running
+statistics: `LayerType.scale_shift`); two affine layers with nothing between them are one
+(W2(W1x + b1) + b2 = (W2W1)x + (W2b1 + b2): `LayerType.affine`), merged when that costs fewer
+multiply-adds. Which types do what is said by their registry entries (fusion_rules.py).
 Weights are combined with numpy in float64, so building the serving path runs no torch compute
 (it happens before gunicorn forks). The declared stack stays what the layer endpoints show.
 """
@@ -16,9 +18,6 @@ from torch import nn
 
 from ..tensors.dtypes import BY_TORCH
 from .stack import BuiltLayer, LayerStack
-
-PASS_THROUGH = ("Dropout", "Identity")
-AFFINE = ("Linear", "Dense")
 
 
 @dataclass
@@ -45,12 +44,10 @@ def optimize(stack: LayerStack) -> LayerStack | None:
         if layer.name in alias:
             continue
         layer = replace(layer, sources=tuple(_resolve(alias, s) for s in layer.sources))
-        previous = steps[-1] if steps else None
-        if previous and _fuses(previous, layer, consumers):
-            _fuse(previous[1], layer, module)
-            alias[layer.name] = previous[0].name
+        if steps and _folded(steps[-1], layer, module, consumers):
+            alias[layer.name] = steps[-1][0].name
             continue
-        steps.append((layer, _as_affine(layer, module) if layer.definition.type.name in AFFINE else module))
+        steps.append((layer, _as_affine(layer, module) if layer.definition.type.affine else module))
     if len(steps) == len(stack.built):
         return None
     layers = [layer for layer, _ in steps]
@@ -75,54 +72,42 @@ def describe_serving_path(serving: LayerStack) -> list[dict]:
 def _pass_through_aliases(stack: LayerStack) -> dict[str, str]:
     alias = {}
     for layer in stack.built:
-        if layer.definition.type.name in PASS_THROUGH:
+        if layer.definition.type.passes_through:
             (source,) = layer.sources
             alias[layer.name] = alias.get(source, source)
     return alias
 
 
-def _fuses(previous, layer: BuiltLayer, consumers: Counter) -> bool:
-    """Whether `layer` folds into the step before it, whose result nothing else reads."""
+def _folded(previous, layer: BuiltLayer, module: nn.Module, consumers: Counter) -> bool:
+    """Folds `layer` into the affine step before it, whose result nothing else reads; whether it did."""
     before, step = previous
     if not isinstance(step, _Affine) or layer.sources != (before.name,) or consumers[step.fused[-1]] != 1:
         return False
-    kind = layer.definition.type.name
-    if kind == "BatchNorm1d":
-        return len(layer.input_shapes[0]) == 1
-    if kind in AFFINE:
-        width, inner = step.weight.shape[1], step.weight.shape[0]
-        out = layer.params["out_features"]
-        return width * out <= width * inner + inner * out
-    return False
-
-
-def _fuse(step: _Affine, layer: BuiltLayer, module: nn.Module) -> None:
-    if layer.definition.type.name == "BatchNorm1d":
-        scale, shift = _batch_norm_as_affine(module)
+    kind = layer.definition.type
+    scale_shift = kind.scale_shift(module, layer.input_shapes[0]) if kind.scale_shift else None
+    if scale_shift is not None:
+        scale, shift = scale_shift
         step.weight = scale[:, None] * step.weight
         step.bias = scale * step.bias + shift
-    else:
+    elif kind.affine and _merging_saves(step, out_features=layer.output_shape[-1]):
         nxt = _as_affine(layer, module)
         step.weight = nxt.weight @ step.weight
         step.bias = nxt.weight @ step.bias + nxt.bias
+    else:
+        return False
     step.fused.append(layer.name)
+    return True
+
+
+def _merging_saves(step: _Affine, out_features: int) -> bool:
+    """One (out × width) product instead of (inner × width) then (out × inner), when no dearer."""
+    inner, width = step.weight.shape
+    return width * out_features <= width * inner + inner * out_features
 
 
 def _as_affine(layer: BuiltLayer, module: nn.Module) -> _Affine:
-    weight = module.weight.numpy().astype(np.float64)
-    if layer.definition.type.name == "Dense":  # inputs × neurons: transpose to torch's layout
-        weight = weight.T
-    bias = module.bias.numpy().astype(np.float64) if module.bias is not None else np.zeros(weight.shape[0])
+    weight, bias = layer.definition.type.affine(module)
     return _Affine(weight, bias, module, [layer.name])
-
-
-def _batch_norm_as_affine(module: nn.BatchNorm1d) -> tuple[np.ndarray, np.ndarray]:
-    variance = module.running_var.numpy().astype(np.float64)
-    mean = module.running_mean.numpy().astype(np.float64)
-    gamma = module.weight.numpy().astype(np.float64) if module.weight is not None else np.ones_like(mean)
-    beta = module.bias.numpy().astype(np.float64) if module.bias is not None else np.zeros_like(mean)
-    scale = gamma / np.sqrt(variance + module.eps)
-    return scale, beta - mean * scale
 
 
 def _to_linear(step: _Affine, dtype: torch.dtype) -> nn.Linear:

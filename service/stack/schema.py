@@ -2,6 +2,7 @@
 
 from marshmallow import INCLUDE, Schema, ValidationError, fields, validate, validates, validates_schema
 
+from ..errors import cut
 from ..tensors.dtypes import INDEX_DTYPES, MODEL_DTYPES
 
 NAME_PATTERN = r"^[A-Za-z_][A-Za-z0-9_]*$"
@@ -101,6 +102,6 @@ def flatten_messages(messages, prefix="") -> list[str]:
         elif key == "_schema":
             path = prefix
         else:
-            path = f"{prefix}.{key}" if prefix else str(key)
+            path = f"{prefix}.{cut(str(key))}" if prefix else cut(str(key))
         lines.extend(flatten_messages(value, path))
     return lines

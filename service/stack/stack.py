@@ -42,6 +42,10 @@ class LayerStack(nn.Module):
         self.layers = nn.ModuleList(modules)
         self.input_names = list(inputs)
         self.output_names = list(outputs)
+        # per sample, from shape inference (build sets them): every value a pass makes, and the answer's
+        self.sample_values = 0
+        self.answer_values = 0
+        self.sample_macs = 0
         # module.forward, not module(...): no hooks are used, and the call machinery costs
         # microseconds per layer, which is most of a small model's forward pass.
         self._steps = [(layer.name, module.forward, layer.sources) for layer, module in zip(layers, modules)]

@@ -4,6 +4,8 @@ Every tensor is materialized with numpy and handed to torch without a copy, so l
 no torch kernels (safe in a process that forks workers afterwards) and never unpickles.
 """
 
+import itertools
+import math
 from pathlib import Path
 
 import numpy as np
@@ -11,8 +13,9 @@ import torch
 from safetensors import SafetensorError, safe_open
 from torch import nn
 
-from ..errors import DefinitionError
+from ..errors import DefinitionError, clip
 from ..tensors.dtypes import DType
+from .deadline import LoadDeadline
 from .definition import Definition, LayerDef
 from .stack import BuiltLayer
 
@@ -70,9 +73,15 @@ def read_weights_file(definition: Definition, dtype: DType) -> dict[str, np.ndar
         raise DefinitionError(f"{name}: not a readable safetensors file ({exc})") from None
 
 
-def inline_tensor(layer: LayerDef, name: str, value, dtype: DType) -> np.ndarray:
+def inline_tensor(layer: LayerDef, name: str, value, dtype: DType, shape: tuple[int, ...]) -> np.ndarray:
+    """A nested list as an array of `shape`: its dimensions are compared with the shape before
+    any value is read, and at most as many values are read as the shape holds."""
     where = f"{layer.where}: {name}"
-    if any(isinstance(v, (bool, str)) for v in _leaves(value)):
+    declared = _first_dims(value)
+    if declared != list(shape):
+        raise DefinitionError(f"{where} has shape {clip(declared)}, expected {list(shape)}")
+    leaves = itertools.islice(_leaves(value), math.prod(shape) + 1)
+    if any(isinstance(v, (bool, str)) for v in leaves):
         raise DefinitionError(f"{where}: values must be numbers")
     try:
         with np.errstate(over="raise"):
@@ -81,6 +90,15 @@ def inline_tensor(layer: LayerDef, name: str, value, dtype: DType) -> np.ndarray
         raise DefinitionError(f"{where}: not a rectangular nested list of numbers") from None
     except (OverflowError, FloatingPointError):
         raise DefinitionError(f"{where}: a value is out of range for {dtype.name}") from None
+
+
+def _first_dims(value) -> list[int]:
+    """The shape a nested list says it has, read down its first items."""
+    dims = []
+    while isinstance(value, list):
+        dims.append(len(value))
+        value = value[0] if value else None
+    return dims
 
 
 def _leaves(value):
@@ -100,13 +118,19 @@ def seeded_tensors(built: BuiltLayer, seed: int, shapes: dict, dtype: DType) -> 
 
 
 def gather_tensors(
-    definition: Definition, built: list[BuiltLayer], modules: list[nn.Module], dtype: DType
+    definition: Definition,
+    built: list[BuiltLayer],
+    modules: list[nn.Module],
+    dtype: DType,
+    deadline: LoadDeadline | None = None,
 ) -> list[dict[str, np.ndarray]]:
     """Every layer's tensors, strictly: none missing, none unexpected, every shape exact."""
     from_file = read_weights_file(definition, dtype) if definition.weights else {}
     gathered, missing = [], []
     for built_layer, module in zip(built, modules):
         layer = built_layer.definition
+        if deadline is not None:
+            deadline.check(f"before the tensors of {layer.label}")
         shapes = expected_tensors(module)
         unexpected_inline = sorted(set(layer.tensors) - set(shapes))
         if unexpected_inline:
@@ -117,7 +141,7 @@ def gather_tensors(
             if name in layer.tensors and key in from_file:
                 raise DefinitionError(f"{layer.where}: {name} is given both inline and in {definition.weights}")
             if name in layer.tensors:
-                tensors[name] = inline_tensor(layer, name, layer.tensors[name], dtype)
+                tensors[name] = inline_tensor(layer, name, layer.tensors[name], dtype, shapes[name])
             elif key in from_file:
                 tensors[name] = from_file.pop(key)
         absent = {n: s for n, s in shapes.items() if n not in tensors}

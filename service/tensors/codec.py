@@ -13,7 +13,7 @@ from itertools import chain
 import numpy as np
 import orjson
 
-from ..errors import BadRequest, UnsupportedMediaType
+from ..errors import BadRequest, UnsupportedMediaType, clip
 from .dtypes import BY_NUMPY, PROTOCOL_DATATYPES
 from .spec import TensorSpec
 
@@ -66,12 +66,12 @@ def read_body(body: bytes, content_type: str, binary_header: str | None = None) 
     if binary_header is not None:
         if mimetype not in ("", BINARY_CONTENT_TYPE, JSON_CONTENT_TYPE):
             raise UnsupportedMediaType(
-                f"Content-Type must be {BINARY_CONTENT_TYPE} with {BINARY_HEADER}, got {mimetype!r}"
+                f"Content-Type must be {BINARY_CONTENT_TYPE} with {BINARY_HEADER}, got {clip(mimetype)}"
             )
         header, binary = split_binary_body(body, binary_header)
     else:
         if mimetype and mimetype != JSON_CONTENT_TYPE and not mimetype.endswith("+json"):
-            raise UnsupportedMediaType(f"Content-Type must be {JSON_CONTENT_TYPE}, got {mimetype!r}")
+            raise UnsupportedMediaType(f"Content-Type must be {JSON_CONTENT_TYPE}, got {clip(mimetype)}")
         header, binary = body, None
     document = parse_json(header)
     if not isinstance(document, dict):
@@ -84,7 +84,7 @@ def split_binary_body(body: bytes, header_length: str) -> tuple[bytes, memoryvie
     try:
         length = int(header_length)
     except ValueError:
-        raise BadRequest(f"{BINARY_HEADER} must be an integer, got {header_length!r}") from None
+        raise BadRequest(f"{BINARY_HEADER} must be an integer, got {clip(header_length)}") from None
     if not 0 < length <= len(body):
         raise BadRequest(f"{BINARY_HEADER} is {length}, but the body has {len(body)} bytes")
     return body[:length], memoryview(body)[length:]
@@ -102,7 +102,9 @@ def decode_input(tensor: dict, spec: TensorSpec, blob: memoryview | None = None)
     where = f"input {spec.name!r}"
     datatype = tensor["datatype"]
     if datatype not in PROTOCOL_DATATYPES:
-        raise BadRequest(f"{where}: unknown datatype {datatype!r}; protocol datatypes: {', '.join(PROTOCOL_DATATYPES)}")
+        raise BadRequest(
+            f"{where}: unknown datatype {clip(datatype)}; protocol datatypes: {', '.join(PROTOCOL_DATATYPES)}"
+        )
     if datatype != spec.dtype.datatype:
         raise BadRequest(f"{where}: datatype {datatype} does not match the model's {spec.dtype.datatype}")
     shape = list(tensor["shape"])
@@ -113,9 +115,9 @@ def decode_input(tensor: dict, spec: TensorSpec, blob: memoryview | None = None)
         raise BadRequest(f"{where}: has neither data nor parameters.binary_data_size")
     array = numbers_to_array(tensor["data"], len(shape), spec, where)
     if array.ndim > 1 and list(array.shape) != shape:
-        raise BadRequest(f"{where}: nested data has shape {list(array.shape)}, but shape says {shape}")
+        raise BadRequest(f"{where}: nested data has shape {clip(list(array.shape))}, but shape says {clip(shape)}")
     if array.size != math.prod(shape):
-        raise BadRequest(f"{where}: shape {shape} needs {math.prod(shape)} values, data has {array.size}")
+        raise BadRequest(f"{where}: shape {clip(shape)} needs {math.prod(shape)} values, data has {array.size}")
     return array.reshape(shape)
 
 
@@ -159,7 +161,9 @@ def _from_bytes(blob: memoryview, shape: list, spec: TensorSpec, where: str) -> 
     little_endian = np.dtype(spec.dtype.numpy).newbyteorder("<")
     expected = math.prod(shape) * little_endian.itemsize
     if len(blob) != expected:
-        raise BadRequest(f"{where}: shape {shape} of {spec.dtype.datatype} needs {expected} bytes, got {len(blob)}")
+        raise BadRequest(
+            f"{where}: shape {clip(shape)} of {spec.dtype.datatype} needs {expected} bytes, got {len(blob)}"
+        )
     # A copy: the request's buffer is read-only, and torch wants to own writable memory.
     array = np.frombuffer(blob, dtype=little_endian).astype(spec.dtype.numpy)
     if not np.isfinite(array).all():

@@ -4,7 +4,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..errors import BadRequest
+from ..errors import BadRequest, clip
 from .dtypes import DType
 
 
@@ -23,7 +23,7 @@ class TensorSpec:
         """A batched shape must be the batch dimension followed by the per-sample shape."""
         if len(shape) != len(self.shape) + 1 or tuple(shape[1:]) != self.shape:
             raise BadRequest(
-                f"input {self.name!r}: expected shape {self.batched_shape} (batch first), got {list(shape)}"
+                f"input {self.name!r}: expected shape {self.batched_shape} (batch first), got {clip(list(shape))}"
             )
 
     def check_indices(self, array: np.ndarray) -> None:

@@ -439,20 +439,21 @@ CASES = [
     Case(
         "infer on a broken model",
         "/v2/models/broken/infer",
-        503,
-        ["model 'broken' is not ready", BROKEN_REASON],
+        400,
+        ["model 'broken' is unavailable", BROKEN_REASON],
         json=fold([[1, 0]]),
         app="own",
     ),
     Case(
         "broken model not ready",
         "/v2/models/broken/ready",
-        503,
-        ["'broken' is not ready", BROKEN_REASON],
+        400,
+        ["'broken' is unavailable", BROKEN_REASON],
         method="get",
         app="own",
     ),
-    Case("layers of a broken model", "/v2/models/broken/layers", 503, [BROKEN_REASON], method="get", app="own"),
+    Case("layers of a broken model", "/v2/models/broken/layers", 400, [BROKEN_REASON], method="get", app="own"),
+    Case("metadata of a broken model", "/v2/models/broken", 400, [BROKEN_REASON], method="get", app="own"),
 ]
 
 

@@ -34,7 +34,9 @@ def test_dense_layers(client):
         "index": 0,
         "name": "dense1",
         "type": "Dense",
+        "family": "linear",
         "hyperparameters": {"in_features": 2, "out_features": 3, "bias": True},
+        "weight_layout": "inputs × neurons",
         "inputs": ["point"],
         "input_shapes": [[-1, 2]],
         "output_shape": [-1, 3],
@@ -48,7 +50,9 @@ def test_dense_layers(client):
         "index": 1,
         "name": "activation1",
         "type": "ReLU",
+        "family": "activation",
         "hyperparameters": {},
+        "formula": "max(0, x)",
         "inputs": ["dense1"],
         "input_shapes": [[-1, 3]],
         "output_shape": [-1, 3],
@@ -192,6 +196,20 @@ def test_buffer_values_match_torch(app, client):
     module = torch_stack(app, "classifier").layers[bn1["index"]]
     for described in bn1["buffers"]:
         np.testing.assert_allclose(described["values"], getattr(module, described["name"]).numpy(), atol=1e-6)
+
+
+def test_values_need_the_inference_token_and_the_summary_stays_open(make_app):
+    client = make_app({"dense": None}, INFER_TOKEN="secret").test_client()
+    assert client.get("/v2/models/dense/layers/dense1").status_code == 200
+    assert client.get("/v2/models/dense/layers/dense1?values=false").status_code == 200
+    refused = client.get("/v2/models/dense/layers/dense1?values=true")
+    assert refused.status_code == 401
+    assert "values" not in refused.get_data(as_text=True)
+    wrong = client.get("/v2/models/dense/layers/dense1?values=true", headers={"Authorization": "Bearer nope"})
+    assert wrong.status_code == 401
+    given = client.get("/v2/models/dense/layers/dense1?values=true", headers={"Authorization": "Bearer secret"})
+    assert given.status_code == 200
+    assert "values" in given.get_json()["parameters"][0]
 
 
 @pytest.mark.parametrize("query", ["", "?values=false"])

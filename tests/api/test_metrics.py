@@ -53,7 +53,7 @@ def test_requests_are_counted_by_model_protocol_and_status(client):
     assert client.post("/v2/models/fold/infer", json=infer_body("x", [[1.0]])).status_code == 400
     assert client.get("/v2/models/fold/infer").status_code == 405
     assert client.post("/v1/models/recipe:predict", json={"instances": [[1, 2, 3]]}).status_code == 200
-    assert client.post("/v2/models/broken/infer", json=FOLD_X).status_code == 503
+    assert client.post("/v2/models/broken/infer", json=FOLD_X).status_code == 400
     found = samples(client)
     counted = {tuple(sorted(labels)): count for labels, count in found["layerserve_inference_requests_total"].items()}
     assert counted == {
@@ -61,7 +61,7 @@ def test_requests_are_counted_by_model_protocol_and_status(client):
         (("model", "fold"), ("protocol", "v2"), ("status", "400")): 1,
         (("model", "fold"), ("protocol", "v2"), ("status", "405")): 1,
         (("model", "recipe"), ("protocol", "v1"), ("status", "200")): 1,
-        (("model", "broken"), ("protocol", "v2"), ("status", "503")): 1,
+        (("model", "broken"), ("protocol", "v2"), ("status", "400")): 1,
     }
     assert value(found, "layerserve_inference_request_duration_seconds_count", model="fold", protocol="v2") == 5
     assert value(found, "layerserve_inference_request_duration_seconds_sum", model="fold", protocol="v2") > 0

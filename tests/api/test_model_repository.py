@@ -103,9 +103,9 @@ def test_unload_stops_serving_until_loaded_again(client):
     response = client.post("/v2/repository/models/scaled/unload", headers=ADMIN)
     assert response.get_json() == {"name": "scaled", "version": None, "state": "UNAVAILABLE", "reason": "unloaded"}
     refused = scaled(client)
-    assert refused.status_code == 503
-    assert "unloaded" in error_of(refused)
-    assert client.get("/v2/models/scaled/ready").status_code == 503
+    assert refused.status_code == 400
+    assert "'scaled' is unavailable: unloaded" in error_of(refused)
+    assert client.get("/v2/models/scaled/ready").status_code == 400
     assert client.get("/v2/health/ready").status_code == 200  # an unloaded model does not hold readiness
     assert client.post("/v2/repository/models/scaled/load", headers=ADMIN).status_code == 200
     assert output(scaled(client), "scale")["data"] == [2.0, 1.0]

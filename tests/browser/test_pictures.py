@@ -23,7 +23,7 @@ def test_sine_is_drawn_against_sin_with_every_hidden_ramp(explorer):
     # the model interpolates sin to about 0.0012: the two curves coincide to a fraction of a pixel
     assert max(abs(m[1] - t[1]) for m, t in zip(model_points, target_points)) < 1.0
 
-    units = page.locator('svg[data-plot="units"] path[data-unit]')
+    units = page.locator('svg[data-plot="units"][data-layer="ramp_act"] path[data-unit]')
     expect(units).to_have_count(67)  # ramp_act: Linear(1, 67) then ReLU
     for unit in (0, 33, 66):
         assert len(path_points(units.nth(unit).get_attribute("d"))) == len(model_points)

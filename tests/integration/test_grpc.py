@@ -226,7 +226,7 @@ def test_metadata_needs_no_token(client):
     ("model", "tensor", "status", "words"),
     [
         ("nope", fp32_input("point", [[0.5, 1.0]]), "NOT_FOUND", "unknown model 'nope'"),
-        ("broken", fp32_input("x", [[1, 2, 3]]), "UNAVAILABLE", "model 'broken' is not ready"),
+        ("broken", fp32_input("x", [[1, 2, 3]]), "INVALID_ARGUMENT", "model 'broken' is unavailable"),
         ("dense", fp32_input("point", [[0.5, 1.0, 2.0]]), "INVALID_ARGUMENT", "expected shape [-1, 2]"),
         ("dense", fp32_input("where", [[0.5, 1.0]]), "INVALID_ARGUMENT", "has no input 'where'"),
         ("dense", fp32_input("point", np.zeros((MAX_BATCH + 1, 2))), "INVALID_ARGUMENT", f"outside 1..{MAX_BATCH}"),

@@ -10,7 +10,7 @@ from concurrent.futures import ThreadPoolExecutor
 import psutil
 import pytest
 import requests
-from layerserve_client import Client, NotReady, Unauthorized
+from layerserve_client import BadRequest, Client, Unauthorized
 
 from ..api.helpers import write_models
 from .test_server import FOLD_REQUEST, request_records
@@ -104,7 +104,7 @@ def test_an_unload_reaches_every_worker(start_server, tmp_path):
     response = requests.post(f"{server.url}/v2/repository/models/scaled/unload", headers=ADMIN, timeout=60)
     assert response.status_code == 200, response.text
     after = ask_every_worker(server, "after-unload", worker_pids(server))
-    assert {r.status_code for r in after} == {503}
+    assert {r.status_code for r in after} == {400}
     assert all("unloaded" in r.json()["error"] for r in after)
     fold = requests.post(f"{server.url}/v2/models/fold/infer", json={**BODY, "inputs": [{**BODY["inputs"][0]}]})
     assert fold.status_code == 200
@@ -168,7 +168,7 @@ def test_the_client_drives_the_repository_with_its_tokens(start_server, tmp_path
         assert client.unload_model("scaled")["state"] == "UNAVAILABLE"
         assert {m["name"]: m["state"] for m in client.repository_index()} == {"fold": "READY", "scaled": "UNAVAILABLE"}
         assert [m["name"] for m in client.repository_index(ready=True)] == ["fold"]
-        with pytest.raises(NotReady, match="unloaded"):
+        with pytest.raises(BadRequest, match="unavailable: unloaded"):
             client.infer("scaled", [[1.0, 1.0]])
     with Client(server.url, admin_token="wrong", inference_retries=0) as stranger:
         with pytest.raises(Unauthorized, match="not valid") as refused:

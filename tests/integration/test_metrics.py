@@ -24,13 +24,13 @@ layers:
 """
 BAD_SHAPE = {"inputs": [{"name": "x", "shape": [1, 3], "datatype": "FP32", "data": [1, 2, 3]}]}
 
-# (method, path, body) → how many times; every kind of answer: 200, 400, 404, 503, and V1 beside V2.
+# (method, path, body) → how many times; every kind of answer: 200, 400, 404, and V1 beside V2.
 TRAFFIC = {
     ("v2", "fold", 200): ("/v2/models/fold/infer", FOLD_REQUEST, 60),
     ("v2", "fold", 400): ("/v2/models/fold/infer", BAD_SHAPE, 15),
     ("v2", "batched_fold", 200): ("/v2/models/batched_fold/infer", FOLD_REQUEST, 40),
     ("v2", "", 404): ("/v2/models/nope/infer", FOLD_REQUEST, 10),
-    ("v2", "broken", 503): ("/v2/models/broken/infer", FOLD_REQUEST, 5),
+    ("v2", "broken", 400): ("/v2/models/broken/infer", FOLD_REQUEST, 5),
     ("v1", "recipe", 200): ("/v1/models/recipe:predict", {"instances": [[1, 2, 3], [2, 4, 6]]}, 20),
     ("v1", "recipe", 400): ("/v1/models/recipe:predict", {"instances": [[1, 2]]}, 5),
 }

@@ -43,7 +43,7 @@ def test_a_broken_model_is_reported_and_the_rest_are_served(start_server, models
     assert all(m["ready"] for name, m in listing.items() if name != "broken")
 
     refused = requests.post(f"{server.url}/v2/models/broken/infer", json=FOLD_REQUEST)
-    assert refused.status_code == 503
+    assert refused.status_code == 400
     assert message in refused.json()["error"]
     assert requests.get(f"{server.url}/v2/health/ready").status_code == 200
 

@@ -82,3 +82,18 @@ def test_validate_lists_every_model_and_fails_on_a_broken_one(models_dir, tmp_pa
     result = run("validate", str(broken))
     assert result.exit_code == 1
     assert "FAIL broken: model.yaml: example: input 'x'" in result.output
+
+
+def test_validate_refuses_what_the_server_would_refuse_under_its_settings(tmp_path, monkeypatch):
+    wide = tmp_path / "wide"
+    wide.mkdir()
+    (wide / "model.yaml").write_text(
+        "inputs: [{name: x, shape: [1, 100000, 100000]}]\n"
+        "layers: [{name: pool, type: AdaptiveAvgPool2d, output_size: [1, 1]}]\n"
+    )
+    result = run("validate", str(wide))
+    assert result.exit_code == 1
+    assert "FAIL wide: model.yaml: input 'x' of shape [1, 100000, 100000] holds 10,000,000,000 values" in result.output
+    monkeypatch.setenv("LAYERSERVE_MAX_REQUEST_VALUES", str(10**11))
+    monkeypatch.setenv("LAYERSERVE_MAX_REQUEST_MACS", str(10**12))
+    assert run("validate", str(wide)).exit_code == 0

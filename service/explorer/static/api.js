@@ -50,5 +50,15 @@ export const modelLayers = (name) => request(`${modelPath(name)}/layers`);
 /** inputs: [{name, shape, datatype, data}] → {outputs: [{name, datatype, shape, data}]} */
 export const infer = (name, inputs) => request(`${modelPath(name)}/infer`, { method: 'POST', body: { inputs } });
 
-/** Same body as infer → every layer's output (the first max_values values), stats, steps, health. */
-export const trace = (name, inputs) => request(`${modelPath(name)}/trace`, { method: 'POST', body: { inputs } });
+/** One layer with its parameter values: {parameters: [{name, shape, values}], weight_layout?, ...} */
+export const layerValues = (name, layer) => request(`${modelPath(name)}/layers/${encodeURIComponent(layer)}?values=true`);
+
+/** The layer registry: [{name, family, shape_rule, hyperparameters, formula?, ...}] */
+export const layerTypes = () => request('/layer-types').then((document) => document.layer_types);
+
+/**
+ * Same body as infer → every layer's output (the first max_values values), stats, steps, health.
+ * `parameters` may ask for a what-if: {weights: {'<layer>.<param>': values}, activations: {'<layer>': type}}.
+ */
+export const trace = (name, inputs, parameters) =>
+  request(`${modelPath(name)}/trace`, { method: 'POST', body: parameters ? { inputs, parameters } : { inputs } });

@@ -1,5 +1,6 @@
 // The explorer page: the model list, and per model (#/models/<name>) its stack diagram, layer
-// table, a "try it" form, the trace of the current input and pictures of what it computes.
+// table, small layers' weights as the lessons draw them (editable in a what-if panel for small
+// models), a "try it" form, the trace of the current input and pictures of what it computes.
 // main#view carries data-status="loading" | "ready" | "error" once everything on it is drawn.
 
 import * as api from './api.js';
@@ -11,6 +12,7 @@ import { pictures, picturesFor } from './pictures.js';
 import { valueTable } from './tensors.js';
 import { traceView } from './trace.js';
 import { tryItForm } from './tryit.js';
+import { TABLE_PARAMETERS, WHAT_IF_PARAMETERS, activationChoices, chosenActivations, editedWeights, layerWeights, weightTable } from './weights.js';
 
 const view = document.getElementById('view');
 const modelList = document.getElementById('model-list');
@@ -123,8 +125,8 @@ function scrollToTraceOf(layerName) {
   document.getElementById(`trace-${layerName}`)?.scrollIntoView({ behavior: 'smooth', block: 'start' });
 }
 
-/** Infer and trace the form's inputs; shows outputs or the server's error, then the trace. */
-async function runModel(metadata, readInputs, button, places, navigation) {
+/** Infer and trace the form's inputs; shows outputs or the server's error, then the trace (with the what-if). */
+async function runModel(metadata, readInputs, button, places, navigation, whatIf) {
   let inputs;
   try {
     inputs = readInputs();
@@ -135,7 +137,7 @@ async function runModel(metadata, readInputs, button, places, navigation) {
   button.disabled = true;
   places.outputs.dataset.status = 'loading';
   places.trace.dataset.status = 'loading';
-  const [inferred, traced] = await Promise.allSettled([api.infer(metadata.name, inputs), api.trace(metadata.name, inputs)]);
+  const [inferred, traced] = await Promise.allSettled([api.infer(metadata.name, inputs), api.trace(metadata.name, inputs, whatIf.parameters())]);
   button.disabled = false;
   if (navigation !== currentNavigation) return;
   replaceChildren(
@@ -145,18 +147,70 @@ async function runModel(metadata, readInputs, button, places, navigation) {
   places.outputs.dataset.status = inferred.status === 'fulfilled' ? 'ready' : 'error';
   replaceChildren(
     places.trace,
-    traced.status === 'fulfilled' ? traceView(traced.value) : errorBox(`no trace: ${describeError(traced.reason)}`, { error: 'trace' }),
+    traced.status === 'fulfilled' ? traceView(traced.value, whatIf.weightsOf) : errorBox(`no trace: ${describeError(traced.reason)}`, { error: 'trace' }),
   );
   places.trace.dataset.status = traced.status === 'fulfilled' ? 'ready' : 'error';
 }
 
-async function renderPictures(metadata, place, navigation) {
+async function renderPictures(metadata, place, navigation, whatIf) {
+  place.dataset.status = 'loading';
   try {
-    const figures = await pictures(metadata);
+    const figures = await pictures(metadata, whatIf.parameters());
     if (navigation === currentNavigation) replaceChildren(place, figures);
+    place.dataset.status = 'ready';
   } catch (error) {
     if (navigation === currentNavigation) replaceChildren(place, errorBox(`no pictures: ${describeError(error)}`, { error: 'pictures' }));
+    place.dataset.status = 'error';
   }
+}
+
+let layerTypesCache = null;
+
+/**
+ * The what-if state of a model's page: its small linear layers' declared weights, the panel's
+ * edits and activation choices, and the trace parameters they make ({} when nothing changed).
+ */
+async function whatIfState(metadata, layersDocument) {
+  const tableLayers = layersDocument.layers.filter((layer) => layer.weight_layout && layer.parameter_count <= TABLE_PARAMETERS);
+  const declared = (await Promise.all(tableLayers.map((layer) => api.layerValues(metadata.name, layer.name)))).map(layerWeights);
+  const editable = layersDocument.parameter_count <= WHAT_IF_PARAMETERS;
+  if (editable) layerTypesCache ??= await api.layerTypes();
+  let current = {};
+  const state = {
+    declared,
+    editable,
+    parameters: () => (Object.keys(current).length ? current : undefined),
+    read(container) {
+      const weights = editedWeights(container, declared);
+      const activations = chosenActivations(container, layersDocument.layers);
+      current = {};
+      if (Object.keys(weights).length) current.weights = weights;
+      if (Object.keys(activations).length) current.activations = activations;
+    },
+    /** A layer's weights as the current trace runs with them. */
+    weightsOf(name) {
+      const weights = declared.find((entry) => entry.name === name);
+      if (!weights) return null;
+      const edited = current.weights?.[`${name}.weight`];
+      return edited ? { ...weights, weight: edited, bias: current.weights[`${name}.bias`] ?? weights.bias } : weights;
+    },
+  };
+  return state;
+}
+
+function weightsSection(whatIf, layersDocument, onChange) {
+  if (!whatIf.editable) {
+    return whatIf.declared.length ? section('Weights', 'weights', whatIf.declared.map((weights) => weightTable(weights))) : null;
+  }
+  const choices = activationChoices(layersDocument.layers, layerTypesCache ?? [], onChange);
+  if (!whatIf.declared.length && !choices.length) return null;
+  return section(
+    'What if',
+    'what-if',
+    el('p', { class: 'muted' }, 'Change a weight or pick another activation: the trace and the pictures below are computed again by the server for this page only (the served model is not changed; the outputs under "Try it" stay the served ones).'),
+    whatIf.declared.map((weights) => weightTable(weights, { editable: true, onEdit: onChange })),
+    choices.length ? el('div', { class: 'activation-choices' }, choices) : null,
+  );
 }
 
 async function modelView(entry, navigation) {
@@ -167,14 +221,21 @@ async function modelView(entry, navigation) {
     return entry.state === 'LOADING' ? 'loading' : 'ready';
   }
   const [metadata, layersDocument] = await Promise.all([api.modelMetadata(entry.name), api.modelLayers(entry.name)]);
+  const whatIf = await whatIfState(metadata, layersDocument);
   if (navigation !== currentNavigation) return 'stale';
   const places = {
     outputs: el('div', { class: 'run-result', 'aria-live': 'polite' }),
     trace: el('div', { class: 'trace-place' }),
     pictures: el('div', { class: 'pictures-place' }),
   };
-  const { form, readInputs } = tryItForm(metadata, (read, button) => runModel(metadata, read, button, places, currentNavigation));
+  const { form, readInputs } = tryItForm(metadata, (read, button) => runModel(metadata, read, button, places, currentNavigation, whatIf));
   const hasPictures = picturesFor(metadata).length > 0;
+  const button = form.querySelector('button[type=submit]');
+  const panel = weightsSection(whatIf, layersDocument, () => {
+    whatIf.read(panel);
+    runModel(metadata, readInputs, button, places, currentNavigation, whatIf);
+    if (hasPictures) renderPictures(metadata, places.pictures, currentNavigation, whatIf);
+  });
   replaceChildren(
     view,
     title,
@@ -183,14 +244,14 @@ async function modelView(entry, navigation) {
     totals(layersDocument),
     section('Stack', 'stack', el('div', { class: 'diagram-scroll' }, stackDiagram(metadata, layersDocument.layers, scrollToTraceOf, diagramWidth()))),
     section('Layers', 'layers', layerTable(layersDocument), servingPathNote(layersDocument)),
+    panel,
     section('Try it', 'try-it', form, places.outputs),
     section('Trace', 'trace', el('p', { class: 'muted' }, 'The batch from the form, layer by layer, as the definition declares the layers.'), places.trace),
     hasPictures ? section('Pictures', 'pictures', places.pictures) : null,
   );
-  const button = form.querySelector('button[type=submit]');
   await Promise.all([
-    runModel(metadata, readInputs, button, places, navigation),
-    hasPictures ? renderPictures(metadata, places.pictures, navigation) : null,
+    runModel(metadata, readInputs, button, places, navigation, whatIf),
+    hasPictures ? renderPictures(metadata, places.pictures, navigation, whatIf) : null,
   ]);
   return 'ready';
 }

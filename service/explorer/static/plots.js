@@ -121,10 +121,11 @@ export function linePlot({ title, series, xTicks, width = 640, height = 300, dat
 
 /**
  * 2-D points on equal axes (so rotations and stretches look like themselves), with optional
- * segments between neighbours. points: [{x, y, color, dataset}]; segments: [[i, j], ...].
+ * segments between neighbours. points: [{x, y, color, dataset}]; segments: [[i, j], ...]; marks:
+ * points drawn as diamonds over the rest ([{x, y, dataset}]).
  */
-export function scatterPlot({ title, points, segments = [], size = 260, dataset = {}, xLabel, yLabel }) {
-  const [low, high] = extent(points.flatMap((point) => [point.x, point.y, 0]), 0.08);
+export function scatterPlot({ title, points, segments = [], marks = [], size = 260, dataset = {}, xLabel, yLabel }) {
+  const [low, high] = extent([...points, ...marks].flatMap((point) => [point.x, point.y, 0]), 0.08);
   const domain = [low, high];
   const ticks = niceTicks(low, high, 4);
   const { svg, x, y } = frame({
@@ -165,6 +166,14 @@ export function scatterPlot({ title, points, segments = [], size = 260, dataset 
           dataset: { point: '', ...point.dataset },
         }),
       ),
+    ),
+    svgEl(
+      'g',
+      { class: 'marks' },
+      marks.map((mark) => {
+        const [cx, cy] = [x(mark.x), y(mark.y)];
+        return svgEl('path', { class: 'mark', d: `M${cx - 6},${cy}L${cx},${cy - 6}L${cx + 6},${cy}L${cx},${cy + 6}Z`, dataset: mark.dataset });
+      }),
     ),
   );
   return svg;

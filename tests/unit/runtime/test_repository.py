@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from service.errors import ModelNotReady
+from service.errors import ModelUnavailable
 from service.runtime.repository import ModelRepository
 
 
@@ -20,7 +20,7 @@ def test_a_model_whose_warm_up_fails_is_reported_and_the_others_serve(models_dir
     recipe = repository.entry("recipe").listing()
     assert recipe["state"] == "UNAVAILABLE"
     assert "warm-up" in recipe["reason"]
-    with pytest.raises(ModelNotReady, match="warm-up"):
+    with pytest.raises(ModelUnavailable, match="warm-up"):
         repository.get("recipe")
     assert repository.ready
     fold = repository.get("fold").infer({"x": np.array([[1.0, 0.0]], np.float32)})

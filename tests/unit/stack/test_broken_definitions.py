@@ -1,6 +1,7 @@
 """Broken model folders: each is refused with a DefinitionError that says where and what."""
 
 import json
+import math
 import pickle
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -14,6 +15,7 @@ import yaml
 
 from service.errors import DefinitionError
 from service.stack import load_stack
+from service.stack.limits import ModelLimits
 
 FOLDER = "model"
 
@@ -72,6 +74,12 @@ def symlink_outside(folder: Path):
     (folder / WEIGHTS).symlink_to(outside_file(folder))
 
 
+def definition_symlink_outside(folder: Path):
+    secrets = folder.parent / "settings.yaml"
+    secrets.write_text("db_password: hunter2\napi_key: abc\n")
+    (folder / "model.yaml").symlink_to(secrets)
+
+
 def symlink_loop(folder: Path):
     (folder / WEIGHTS).symlink_to(WEIGHTS)
 
@@ -104,7 +112,7 @@ CASES = [
     ),
     Broken("yaml_top_level_list", "- inputs\n- layers\n", ("model.yaml", "mapping", "list")),
     Broken("yaml_empty", "", ("model.yaml", "mapping", "NoneType")),
-    Broken("yaml_nested_too_deeply", "inputs: " + "[" * 5000 + "]" * 5000 + "\n", ("model.yaml", "nested too deeply")),
+    Broken("yaml_nested_too_deeply", "inputs: " + "[" * 5000 + "]" * 5000 + "\n", ("model.yaml", "nest")),
     Broken("json_syntax", '{"inputs": [}', ("model.json", "invalid JSON", "line 1", "column 13"), file="model.json"),
     Broken(
         "json_syntax_multiline",
@@ -842,6 +850,17 @@ CASES = [
         setup=symlink_outside,
     ),
     Broken(
+        "definition_symlink_pointing_outside",
+        None,
+        ("model.yaml", "a symlink that points outside the model folder"),
+        setup=definition_symlink_outside,
+    ),
+    Broken(
+        "a_file_that_is_no_definition_has_its_keys_left_unquoted",
+        "db_password: hunter2\napi_key: abc\n",
+        ("model.yaml", "not a model definition (it has neither inputs nor layers)"),
+    ),
+    Broken(
         "weights_symlink_loop",
         doc(FC, weights=WEIGHTS),
         ("model.yaml", "weights", "'weights.safetensors'", "symlink loop"),
@@ -923,7 +942,7 @@ def test_a_billion_parameter_layer_is_refused_before_any_allocation(tmp_path):
     )
     tracemalloc.start()
     with pytest.raises(DefinitionError) as caught:
-        load_stack(folder, max_parameters=10_000_000)
+        load_stack(folder, ModelLimits(max_parameters=10_000_000))
     _, peak = tracemalloc.get_traced_memory()
     tracemalloc.stop()
     assert "layer 'huge' (#1, Linear): the model needs 1,000,910,000 parameter values" in caught.value.message
@@ -939,21 +958,100 @@ def test_a_layer_with_a_huge_output_and_no_parameters_is_refused_before_it_runs(
         "layers:\n  - {name: blowup, type: AdaptiveAvgPool2d, output_size: [100000, 100000]}\n"
     )
     with pytest.raises(DefinitionError) as caught:
-        load_stack(folder, max_parameters=10_000_000)
-    assert "layer 'blowup' (#0, AdaptiveAvgPool2d): its output [1, 100000, 100000] holds 10,000,000,000 values" in (
-        caught.value.message
+        load_stack(folder)
+    assert (
+        "layer 'blowup' (#0, AdaptiveAvgPool2d): its output [1, 100000, 100000] brings the values one sample "
+        "makes to 10,000,000,016, over the limit of 67,108,864 a request may make (LAYERSERVE_MAX_REQUEST_VALUES)"
+    ) in caught.value.message
+
+
+def test_a_huge_input_is_refused_before_any_layer(tmp_path):
+    folder = tmp_path / "wide"
+    folder.mkdir()
+    (folder / "model.yaml").write_text(
+        "inputs: [{name: x, shape: [1, 100000, 100000]}]\n"
+        "layers:\n  - {name: pool, type: AdaptiveAvgPool2d, output_size: [1, 1]}\n"
     )
-    assert "LAYERSERVE_MAX_MODEL_PARAMETERS" in caught.value.message
+    with pytest.raises(DefinitionError) as caught:
+        load_stack(folder)
+    assert "input 'x' of shape [1, 100000, 100000] holds 10,000,000,000 values per sample" in caught.value.message
+    assert "LAYERSERVE_MAX_REQUEST_VALUES" in caught.value.message
 
 
-def test_an_oversized_definition_file_is_refused_unread(tmp_path, monkeypatch):
-    from service.stack import definition
+def test_an_answer_too_big_for_one_sample_is_refused(tmp_path):
+    folder = tmp_path / "grow"
+    folder.mkdir()
+    (folder / "model.yaml").write_text(
+        "inputs: [{name: x, shape: [1, 4]}]\nlayers:\n  - {name: grow, type: AdaptiveAvgPool1d, output_size: 1000}\n"
+    )
+    with pytest.raises(
+        DefinitionError, match=r"outputs \['grow'\] hold 1,000 values per sample, over the limit of 999"
+    ):
+        load_stack(folder, ModelLimits(max_answer_values=999))
+    assert load_stack(folder, ModelLimits(max_answer_values=1000))[1].answer_values == 1000
 
-    monkeypatch.setattr(definition, "MAX_DEFINITION_BYTES", 100)
+
+def test_the_values_one_sample_makes_are_counted_from_shape_inference(models_dir):
+    _, stack = load_stack(models_dir / "fold")
+    inputs = 2
+    assert stack.sample_values == inputs + sum(math.prod(layer.output_shape) for layer in stack.built)
+
+
+def test_an_oversized_definition_file_is_refused_unread(tmp_path):
     folder = tmp_path / "big"
     folder.mkdir()
     (folder / "model.yaml").write_text(
         "inputs: [{name: x, shape: [2]}]\nlayers:\n" + "  - {name: a, type: ReLU}\n" * 10
     )
-    with pytest.raises(DefinitionError, match="bytes, over the limit of 100; put large tensors in a weights file"):
+    with pytest.raises(DefinitionError) as caught:
+        load_stack(folder, ModelLimits(max_definition_bytes=100))
+    assert "model.yaml: 300 bytes, over the limit of 100 (LAYERSERVE_MAX_DEFINITION_BYTES)" in caught.value.message
+
+
+ALIAS_BOMB = """
+inputs: [{name: x, shape: [2]}]
+layers:
+  - name: fc
+    type: Linear
+    out_features: 2
+    bias: [0, 0]
+    weight: &a [[1, 1], [1, 1]]
+    extra: [*a, *a]
+"""
+
+
+def test_yaml_aliases_are_refused_before_any_value_is_built(tmp_path):
+    bomb = "a: &a [" + ", ".join(["0"] * 10) + "]\n"
+    for level in "bcdefghijkl":
+        previous = chr(ord(level) - 1)
+        bomb += f"{level}: &{level} [" + ", ".join([f"*{previous}"] * 10) + "]\n"
+    folder = tmp_path / "bomb"
+    folder.mkdir()
+    (folder / "model.yaml").write_text("inputs: [{name: x, shape: [2]}]\nlayers: [{name: r, type: ReLU}]\n" + bomb)
+    with pytest.raises(DefinitionError) as caught:
+        load_stack(folder)  # 10¹² leaves if anything walked them
+    assert caught.value.message.startswith("model.yaml: line 3, column 4: this value is repeated by a YAML alias")
+    (folder / "model.yaml").write_text(ALIAS_BOMB)
+    with pytest.raises(DefinitionError, match="line 8, column 13: .* anchors and aliases are not accepted"):
         load_stack(folder)
+
+
+@pytest.mark.parametrize(
+    ("weight", "fragment"),
+    [
+        ("[[1, 1, 1], [1, 1, 1]]", "weight has shape [2, 3], expected [2, 2]"),
+        ("[" + ", ".join(["[1, 1]"] * 5000) + "]", "weight has shape [5000, 2], expected [2, 2]"),
+        ("[[1, 1], [1, 1, 1, 1, 1, 1]]", "weight: not a rectangular nested list of numbers"),
+        ("[[1, 1], [1, true]]", "weight: values must be numbers"),
+    ],
+)
+def test_an_inline_tensor_is_measured_against_its_shape_before_it_is_read(tmp_path, weight, fragment):
+    folder = tmp_path / "inline"
+    folder.mkdir()
+    (folder / "model.yaml").write_text(
+        "inputs: [{name: x, shape: [2]}]\n"
+        f"layers: [{{name: fc, type: Linear, out_features: 2, bias: [0, 0], weight: {weight}}}]\n"
+    )
+    with pytest.raises(DefinitionError) as caught:
+        load_stack(folder)
+    assert f"model.yaml line 2: layer 'fc' (#0, Linear): {fragment}" in caught.value.message
