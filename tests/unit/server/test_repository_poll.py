@@ -4,7 +4,7 @@ import os
 
 import pytest
 
-from service.errors import ModelNotReady
+from service.errors import ModelUnavailable
 from service.runtime.repository import ModelRepository
 from service.server.reload import SharedModelState, WorkerSync
 from service.server.repository_poll import RepositoryPoller
@@ -85,5 +85,5 @@ def test_a_new_folder_is_loaded_and_a_removed_one_unloaded(poller):
     os.rmdir(root / "m")
     poller.poll_once()
     assert poller.poll_once() == ["m"]
-    with pytest.raises(ModelNotReady, match="unloaded"):
+    with pytest.raises(ModelUnavailable, match="unloaded"):
         poller.sync.repository.get("m")
