@@ -18,6 +18,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -140,10 +141,11 @@ def ensure_local_base(engine: Engine) -> None:
 
 def download_wheels() -> None:
     """Every runtime wheel of the lock, by this machine's pip (its index, its cache, and torch's
-    CPU wheel from PIP_FIND_LINKS), plus setuptools to build layerserve itself."""
+    CPU wheel from PIP_FIND_LINKS), plus what pyproject.toml needs to build layerserve itself."""
     WHEELS.mkdir(parents=True, exist_ok=True)
+    build_requires = tomllib.loads((ROOT / "pyproject.toml").read_text())["build-system"]["requires"]
     pip = [sys.executable, "-m", "pip", "download", "--quiet", "--only-binary", ":all:", "-d", str(WHEELS)]
-    _run([*pip, "-r", "requirements.txt", "setuptools>=69"], {})
+    _run([*pip, "-r", "requirements.txt", *build_requires], {})
 
 
 # Running
