@@ -18,7 +18,7 @@ from ..sharing import request_slots
 from ..stack.deadline import Deadline
 from . import grpc_predict_v2_pb2 as pb
 from . import grpc_predict_v2_pb2_grpc as pb_grpc
-from .tensors import request_document, response
+from .messages import request_document, response
 
 if TYPE_CHECKING:  # handed in by the wiring; this package never imports the HTTP API
     from ..api.pipeline import RequestPipeline
