@@ -75,11 +75,16 @@ class ServerProcess:
             except requests.ConnectionError:
                 ready = False
             # ready answers from the first worker up; tests that count workers need all of them
-            if ready and len(psutil.Process(self.process.pid).children()) == self.workers:
+            # forked and warmed up (a worker still warming up leaves its connections to the others)
+            if ready and len(psutil.Process(self.process.pid).children()) == self.workers and self._all_warm():
                 return
             time.sleep(0.1)
         log = self.stop()
         raise RuntimeError(f"server not ready within {STARTUP_DEADLINE}s:\n{log}")
+
+    def _all_warm(self) -> bool:
+        warm = set(re.findall(r"worker (\d+) warmed up its models", self.log()))
+        return len(warm) >= self.workers
 
     def stop(self) -> str:
         """SIGTERM, wait for the graceful exit, and return everything the server logged."""
