@@ -11,7 +11,7 @@ import shutil
 import tempfile
 
 from service.config import settings as read_settings
-from service.server.worker import ConnectionTable
+from service.server.balance import ConnectionTable
 
 _settings = read_settings()
 

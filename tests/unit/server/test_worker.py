@@ -6,7 +6,8 @@ import time
 
 from gunicorn import util
 
-from service.server.worker import ConnectionTable, _http_date_once_a_second
+from service.server.balance import ConnectionTable
+from service.server.worker import _http_date_once_a_second
 
 
 def accepting(table: ConnectionTable) -> int:
