@@ -105,6 +105,29 @@ SETTINGS = {
         30,
         "seconds before a hung worker is restarted; also the graceful-shutdown and reload-confirmation timeout",
     ),
+    "HEADER_TIMEOUT": Setting(
+        "LAYERSERVE_HEADER_TIMEOUT",
+        10.0,
+        "seconds from a request's first byte to its last header; past it, 408 and the connection closes",
+    ),
+    "BODY_TIMEOUT": Setting(
+        "LAYERSERVE_BODY_TIMEOUT",
+        30.0,
+        "seconds from a request's last header to its body's last byte (and for a client to take its answer); "
+        "past it, 408 and the connection closes",
+    ),
+    "KEEPALIVE": Setting(
+        "LAYERSERVE_KEEPALIVE", 5.0, "seconds an idle keep-alive connection stays open between requests"
+    ),
+    "MAX_HEADER_BYTES": Setting(
+        "LAYERSERVE_MAX_HEADER_BYTES", 64 * 1024, "largest request line and headers; larger ones get 431"
+    ),
+    "MAX_CONNECTIONS": Setting(
+        "LAYERSERVE_MAX_CONNECTIONS",
+        1000,
+        "open connections per worker; past it the longest idle one is closed, or the worker accepts no more "
+        "until one closes (its siblings take them)",
+    ),
     "TORCH_THREADS": Setting("LAYERSERVE_TORCH_THREADS", 1, "torch threads per forward pass"),
     "LOG_LEVEL": Setting("LAYERSERVE_LOG_LEVEL", "info", "gunicorn's log level and the Python logging level"),
 }

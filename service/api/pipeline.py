@@ -12,8 +12,9 @@ from dataclasses import dataclass, field
 
 from ..errors import BadRequest, BodyTooLarge, ServiceError, allocation_failure, clip
 from ..runtime.metrics import Metrics
+from ..tensors.codec import encode_json
 from .auth import InferenceToken
-from .request_id import resolve_request_id
+from .request_id import HEADER, resolve_request_id
 from .request_log import RequestLog
 
 log = logging.getLogger(__name__)
@@ -86,6 +87,14 @@ class RequestPipeline:
         if exchange.protocol is not None:
             model = exchange.details.get("model")
             self.metrics.inference_request(model, exchange.protocol, status, time.perf_counter() - exchange.started)
+
+    def refusal(self, status: int, message: str, method: str, path: str) -> tuple[bytes, tuple]:
+        """A request the server refused before it was whole (too slow, too large, malformed):
+        the same JSON error shape, request id and log line as every other error."""
+        exchange = self.begin(method, path, None)
+        exchange.details["error"] = message
+        self.finish(exchange, status)
+        return encode_json({"error": message, "request_id": exchange.request_id}), ((HEADER, exchange.request_id),)
 
 
 def internal_error_message(request_id: str) -> str:

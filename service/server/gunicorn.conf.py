@@ -6,12 +6,14 @@ do not survive it. Each worker sets its torch threads and warms its models up af
 """
 
 import gc
+import math
 import os
 import shutil
 import tempfile
 
 from service.config import settings as read_settings
 from service.server.balance import ConnectionTable
+from service.server.connection import IntakeLimits
 
 _settings = read_settings()
 
@@ -31,11 +33,11 @@ if not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
 wsgi_app = "service.wsgi:app"
 bind = f"{_settings['HOST']}:{_settings['PORT']}"
 workers = _settings["WORKERS"]
-worker_class = "service.server.worker.ServingThreadWorker"  # gthread, tuned for keep-alive clients
+worker_class = "service.server.worker.ServingWorker"  # gathers whole requests before a thread runs them
 threads = _settings["THREADS"]
 timeout = _settings["TIMEOUT"]
 graceful_timeout = _settings["TIMEOUT"]
-keepalive = 5
+keepalive = math.ceil(_settings["KEEPALIVE"])  # gunicorn takes whole seconds; the worker uses the setting itself
 preload_app = True
 loglevel = _settings["LOG_LEVEL"]
 accesslog = None  # the app writes one JSON line per request (LAYERSERVE_REQUEST_LOG)
@@ -45,6 +47,14 @@ control_socket_disable = True  # several instances may share a host
 
 
 _connections = ConnectionTable()
+_intake_limits = IntakeLimits(
+    header_timeout=_settings["HEADER_TIMEOUT"],
+    body_timeout=_settings["BODY_TIMEOUT"],
+    keepalive=_settings["KEEPALIVE"],
+    max_header_bytes=_settings["MAX_HEADER_BYTES"],
+    max_body_bytes=_settings["MAX_BODY_BYTES"],
+    max_connections=_settings["MAX_CONNECTIONS"],
+)
 _poller = None
 
 
@@ -59,10 +69,13 @@ def when_ready(server):
 
 def pre_fork(server, worker):
     """Before each fork: the worker's place in the table where workers count their connections,
-    and how many of its requests may run at once."""
+    its intake limits, how many of its requests may run at once, and the app's error shape for
+    the requests it refuses before they are whole."""
     worker.connection_table = _connections
     worker.connection_slot = _connections.claim()
+    worker.intake_limits = _intake_limits
     worker.active_requests = _settings["ACTIVE_REQUESTS"]
+    worker.render_refusal = server.app.wsgi().extensions["layerserve"].pipeline.refusal
     worker.repository_poller = _poller_for(server.app.wsgi().extensions["layerserve"].sync)
 
 

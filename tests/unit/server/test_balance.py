@@ -1,13 +1,8 @@
-"""The serving worker's pieces that run without a server: the shared connection table and the Date header."""
+"""The connection table the workers share to spread keep-alive connections evenly."""
 
-import email.utils
 import os
-import time
-
-from gunicorn import util
 
 from service.server.balance import ConnectionTable
-from service.server.worker import _http_date_once_a_second
 
 
 def accepting(table: ConnectionTable) -> int:
@@ -67,12 +62,3 @@ def test_the_table_is_shared_with_forked_children():
         os._exit(0)
     os.waitpid(pid, 0)
     assert table.fewest_elsewhere(parent_slot) == 6
-
-
-def test_the_cached_date_is_the_date_gunicorn_would_send():
-    before = int(time.time())
-    sent = _http_date_once_a_second()
-    after = int(time.time())
-    assert sent in {util.http_date(t) for t in range(before, after + 1)}
-    assert email.utils.parsedate_to_datetime(sent).timestamp() >= before
-    assert _http_date_once_a_second(0) == "Thu, 01 Jan 1970 00:00:00 GMT"
