@@ -2,6 +2,8 @@
 
 from marshmallow import INCLUDE, Schema, fields, validate
 
+from ..tensors.codec import BINARY_CONTENT_TYPE, BINARY_HEADER
+
 # A request id is echoed in the answer: an identifier, not a payload.
 MAX_ID_CHARS = 256
 
@@ -42,6 +44,16 @@ class ResponseTensorSchema(Schema):
     shape = fields.List(fields.Integer())
     datatype = fields.String()
     data = fields.Raw(metadata={"description": "flat (row-major) list of numbers"})
+
+
+class BinaryHeaderSchema(Schema):
+    """The binary tensor extension's header, for /openapi.json; tensors/codec.py reads it."""
+
+    header_length = fields.Integer(
+        data_key=BINARY_HEADER,
+        validate=validate.Range(min=0),
+        metadata={"description": f"the JSON header's length in bytes; a {BINARY_CONTENT_TYPE} body needs it"},
+    )
 
 
 class InferResponseSchema(Schema):
