@@ -9,7 +9,7 @@ path goes on to Flask. Errors keep the API's one JSON shape.
 import re
 
 from werkzeug.http import HTTP_STATUS_CODES
-from werkzeug.routing import Rule
+from werkzeug.routing import Map, Rule
 
 from ..errors import MethodNotAllowed
 from ..runtime.inference import infer
@@ -27,7 +27,7 @@ from ..tensors.codec import (
 from .fastcheck import compile_schema
 from .pipeline import RequestPipeline
 from .request_id import ENVIRON_KEY, HEADER
-from .schemas import InferRequestSchema, InferResponseSchema
+from .schemas import BinaryHeaderSchema, InferRequestSchema, InferResponseSchema
 
 RULES = ("/v2/models/<name>/infer", "/v2/models/<name>/versions/<version>/infer")
 INFER_PATH = re.compile(r"^/v2/models/(?P<name>[^/]+)(?:/versions/(?P<version>[^/]+))?/infer/?$")  # slash: like Flask
@@ -86,48 +86,39 @@ class InferRoute:
         return 200, body, [("Content-Type", BINARY_CONTENT_TYPE), (BINARY_HEADER, str(header_length))]
 
 
+# The binary tensor extension's body, either way: a JSON header, then the tensors' raw bytes.
+_BINARY_BODY = {"schema": {"type": "string", "format": "binary"}}
+
+
 def document_infer_route(api) -> None:
-    """Add the route to /openapi.json: it is served here, not by a Flask view."""
-    for name, schema in (("InferRequest", InferRequestSchema), ("InferResponse", InferResponseSchema)):
-        if name not in api.spec.components.schemas:  # the trace route may have registered it
-            api.spec.components.schema(name, schema=schema)
-    operation = {
+    """Add the route to /openapi.json: it is served here, not by a Flask view. apispec reads the
+    marshmallow schemas as it does for the views: it registers them and refers to them, and turns
+    the header schema and the rules' <name> and <version> into parameters."""
+    rules = [Rule(rule, defaults={}) for rule in RULES]
+    Map(rules)  # bound, with a blueprint's empty defaults: what flask-smorest reads a view's parameters from
+    for rule in rules:
+        api.spec.path(rule=rule, operations={"post": _infer_operation()})  # a fresh dict: apispec fills it in
+
+
+def _infer_operation() -> dict:
+    return {
         "tags": ["v2"],
         "summary": "Run a batch through the model",
         "description": (
             "Inputs are JSON tensors (name, shape, datatype, data flat or nested), or raw bytes after a JSON "
             f"header with the binary tensor extension ({BINARY_HEADER}, parameters.binary_data_size)."
         ),
-        "parameters": [
-            {
-                "in": "header",
-                "name": BINARY_HEADER,
-                "required": False,
-                "schema": {"type": "integer", "minimum": 0},
-                "description": f"the JSON header's length in bytes; a {BINARY_CONTENT_TYPE} body needs it",
-            }
-        ],
+        "parameters": [{"in": "header", "schema": BinaryHeaderSchema}],
         "requestBody": {
             "required": True,
-            "content": {
-                JSON_CONTENT_TYPE: {"schema": {"$ref": "#/components/schemas/InferRequest"}},
-                BINARY_CONTENT_TYPE: {"schema": {"type": "string", "format": "binary"}},
-            },
+            "content": {JSON_CONTENT_TYPE: {"schema": InferRequestSchema}, BINARY_CONTENT_TYPE: _BINARY_BODY},
         },
         "responses": {
             "200": {
                 "description": f"the outputs; when binary outputs are asked for, a JSON header of {BINARY_HEADER} "
                 "bytes followed by their raw data",
-                "content": {
-                    JSON_CONTENT_TYPE: {"schema": {"$ref": "#/components/schemas/InferResponse"}},
-                    BINARY_CONTENT_TYPE: {"schema": {"type": "string", "format": "binary"}},
-                },
+                "content": {JSON_CONTENT_TYPE: {"schema": InferResponseSchema}, BINARY_CONTENT_TYPE: _BINARY_BODY},
             },
-            **{str(code): {"$ref": "#/components/responses/DEFAULT_ERROR"} for code in (400, 404, 413, 415, 503, 504)},
+            **{str(code): "DEFAULT_ERROR" for code in (400, 404, 413, 415, 503, 504)},
         },
     }
-    for rule in RULES:
-        names = re.findall(r"<(\w+)>", rule)
-        parameters = [{"in": "path", "name": n, "required": True, "schema": {"type": "string"}} for n in names]
-        # flask-smorest's spec takes werkzeug rules and turns <name> into {name}
-        api.spec.path(rule=Rule(rule), operations={"post": operation}, parameters=parameters)

@@ -2,6 +2,8 @@
 
 from marshmallow import INCLUDE, Schema, fields, validate
 
+from ..tensors.codec import BINARY_CONTENT_TYPE, BINARY_HEADER
+
 # A request id is echoed in the answer: an identifier, not a payload.
 MAX_ID_CHARS = 256
 
@@ -42,6 +44,16 @@ class ResponseTensorSchema(Schema):
     shape = fields.List(fields.Integer())
     datatype = fields.String()
     data = fields.Raw(metadata={"description": "flat (row-major) list of numbers"})
+
+
+class BinaryHeaderSchema(Schema):
+    """The binary tensor extension's header, for /openapi.json; tensors/codec.py reads it."""
+
+    header_length = fields.Integer(
+        data_key=BINARY_HEADER,
+        validate=validate.Range(min=0),
+        metadata={"description": f"the JSON header's length in bytes; a {BINARY_CONTENT_TYPE} body needs it"},
+    )
 
 
 class InferResponseSchema(Schema):
@@ -136,18 +148,23 @@ class TensorInfoSchema(Schema):
         return obj.get(attr, default)
 
 
+# A layer's family and formula read the same in its description, its trace and its type.
+_family = fields.String(
+    metadata={
+        "description": "linear, bilinear, convolution, activation, normalization, pooling, shape, "
+        "identity, lookup or combination (GET /v2/layer-types)"
+    }
+)
+_formula = fields.String(metadata={"description": "an activation's formula, with its hyper-parameters"})
+
+
 class LayerDescriptionSchema(Schema):
     index = fields.Integer()
     name = fields.String()
     type = fields.String()
-    family = fields.String(
-        metadata={
-            "description": "linear, bilinear, convolution, activation, normalization, pooling, shape, "
-            "identity, lookup or combination (GET /v2/layer-types)"
-        }
-    )
+    family = _family
     hyperparameters = fields.Dict()
-    formula = fields.String(metadata={"description": "an activation's formula, with its hyper-parameters"})
+    formula = _formula
     weight_layout = fields.String(
         metadata={"description": "how the weight is laid out: neurons × inputs (Linear) or inputs × neurons (Dense)"}
     )
@@ -207,7 +224,7 @@ class LayerTypeSchema(Schema):
     numpy_step = fields.Boolean(metadata={"description": "served by the numpy path when every layer has one"})
     trace_steps = fields.List(fields.String(), metadata={"description": "the steps a trace shows inside it, in order"})
     health = fields.Boolean(metadata={"description": "true when its neurons are counted dead or saturated"})
-    formula = fields.String(metadata={"description": "an activation's formula, with its hyper-parameters"})
+    formula = _formula
     weight_layout = fields.String()
 
 
@@ -337,14 +354,9 @@ class TracedLayerSchema(Schema):
     index = fields.Integer()
     name = fields.String()
     type = fields.String()
-    family = fields.String(
-        metadata={
-            "description": "linear, bilinear, convolution, activation, normalization, pooling, shape, "
-            "identity, lookup or combination (GET /v2/layer-types)"
-        }
-    )
+    family = _family
     declared_type = fields.String(metadata={"description": "the definition's type, when a what-if swapped it"})
-    formula = fields.String(metadata={"description": "an activation's formula, with its hyper-parameters"})
+    formula = _formula
     inputs = fields.List(fields.String())
     input_shapes = fields.List(fields.List(fields.Integer()))
     output = fields.Nested(BoundedTensorSchema)

@@ -21,6 +21,7 @@ import numpy as np
 import torch
 
 from ..sharing.shared_lock import ProcessSharedLock
+from ..sharing.shared_memory import anonymous_shared_memory
 from ..stack import LayerStack
 from ..stack.health_rules import HealthRule, summarize
 
@@ -117,7 +118,7 @@ def _shared_memory(size: int, path: Path | None) -> tuple[mmap.mmap, ProcessShar
             log.warning("activation health counters %s hold another layout; counting in this process", path)
         except OSError as exc:
             log.warning("activation health counters %s: %s; counting in this process", path, exc)
-    return mmap.mmap(-1, size), ProcessSharedLock()  # MAP_SHARED | MAP_ANONYMOUS: survives fork
+    return anonymous_shared_memory(size), ProcessSharedLock()
 
 
 def _map(path: Path, size: int) -> tuple[mmap.mmap, ProcessSharedLock]:

@@ -1,6 +1,6 @@
 """Hot reload across gunicorn's workers: each converges on what the last load or unload asked for.
 
-Before the fork, the master maps a small shared region: a generation counter, the desired state
+Before the fork, the master maps small shared regions: a generation counter, the desired state
 of every model loaded or unloaded since start (JSON), and a slot per worker holding its pid and
 the generation it has applied. A load runs first in the worker that received it; one that fails
 there changes nothing anywhere and returns its reason. Otherwise it is published: each other
@@ -10,9 +10,7 @@ replacement for one that died, applies the published state before it serves.
 """
 
 import logging
-import mmap
 import os
-import struct
 import threading
 import time
 
@@ -22,15 +20,12 @@ from ..errors import DefinitionError, ServiceError
 from ..runtime.repository import ModelRepository
 from ..sharing import request_slots
 from ..sharing.shared_lock import ProcessSharedLock
+from ..sharing.shared_memory import MAX_WORKERS, SharedRecords, anonymous_shared_memory
 
 log = logging.getLogger(__name__)
 
-MAX_WORKERS = 256
 STATE_BYTES = 256 * 1024  # the desired-state document: room for thousands of model names
 POLL_S = 0.02
-_HEADER = struct.Struct("qq")  # generation, length of the state document
-_SLOT = struct.Struct("qqq")  # pid (0: free), generation applied, last generation that failed there
-_SLOTS_AT = _HEADER.size + STATE_BYTES
 
 
 class ReloadNotConfirmed(ServiceError):
@@ -41,12 +36,15 @@ class SharedModelState:
     """The region every worker reads: made in the master, inherited by each forked worker."""
 
     def __init__(self):
-        self._memory = mmap.mmap(-1, _SLOTS_AT + MAX_WORKERS * _SLOT.size)  # shared, anonymous
+        self._header = SharedRecords(("generation", "length"), 1)  # length: of the state document
+        self._document = anonymous_shared_memory(STATE_BYTES)
+        # per worker: pid (0: free), generation applied, last generation that failed there
+        self._workers = SharedRecords(("pid", "applied", "failed"), MAX_WORKERS)
         self._lock = ProcessSharedLock()
 
     @property
     def generation(self) -> int:
-        return _HEADER.unpack_from(self._memory, 0)[0]
+        return self._header.get(0, "generation")
 
     def desired(self) -> tuple[int, dict]:
         with self._lock.held():
@@ -60,51 +58,47 @@ class SharedModelState:
             document = orjson.dumps(state)
             if len(document) > STATE_BYTES:
                 raise ServiceError("too many models changed since start to publish another; restart the server")
-            self._memory[_HEADER.size : _HEADER.size + len(document)] = document
-            _HEADER.pack_into(self._memory, 0, generation, len(document))
+            self._document[: len(document)] = document
+            # the generation last: watchers read it without the lock, then take the lock to read the rest
+            self._header.set(0, length=len(document), generation=generation)
         return generation
 
     def _read(self) -> tuple[int, dict]:
         """The generation and the desired state; the caller holds the lock."""
-        generation, length = _HEADER.unpack_from(self._memory, 0)
-        document = bytes(self._memory[_HEADER.size : _HEADER.size + length])
+        generation, length = self._header.record(0)
+        document = self._document[:length]
         return generation, orjson.loads(document) if length else {}
 
     def register(self, pid: int) -> int:
         """A slot for this worker: a free one, or one whose process is gone."""
         with self._lock.held():
-            for slot in range(MAX_WORKERS):
-                holder = self._slot(slot)[0]
+            for slot, holder in enumerate(self._workers.column("pid")):
                 if holder == 0 or not _alive(holder):
-                    self._write(slot, pid, 0, 0)
+                    # the pid last: lagging() and failed() read without the lock, and must not
+                    # count this worker with what the slot's last holder had applied
+                    self._workers.set(slot, applied=0, failed=0, pid=pid)
                     return slot
         raise RuntimeError(f"more than {MAX_WORKERS} workers share one model state")
 
     def release(self, pid: int) -> None:
         with self._lock.held():
-            for slot in range(MAX_WORKERS):
-                if self._slot(slot)[0] == pid:
-                    self._write(slot, 0, 0, 0)
+            for slot, holder in enumerate(self._workers.column("pid")):
+                if holder == pid:
+                    self._workers.set(slot, pid=0, applied=0, failed=0)
 
     def acknowledge(self, slot: int, pid: int, generation: int, failed: int = 0) -> None:
         """This worker has applied every change up to `generation`; `failed`: the last one it could not."""
-        self._write(slot, pid, generation, failed)
+        self._workers.set(slot, pid=pid, applied=generation, failed=failed)
 
     def lagging(self, generation: int) -> list[int]:
         """Pids of live workers that have not applied `generation` yet."""
-        slots = (self._slot(slot) for slot in range(MAX_WORKERS))
-        return [pid for pid, applied, _ in slots if pid and applied < generation and _alive(pid)]
+        workers = self._workers.records()
+        return [pid for pid, applied, _ in workers if pid and applied < generation and _alive(pid)]
 
     def failed(self, generation: int) -> list[int]:
         """Pids of live workers where applying `generation` failed (they keep what they served)."""
-        slots = (self._slot(slot) for slot in range(MAX_WORKERS))
-        return [pid for pid, _, failed in slots if pid and failed == generation and _alive(pid)]
-
-    def _slot(self, slot: int) -> tuple[int, int, int]:
-        return _SLOT.unpack_from(self._memory, _SLOTS_AT + slot * _SLOT.size)
-
-    def _write(self, slot: int, pid: int, applied: int, failed: int) -> None:
-        _SLOT.pack_into(self._memory, _SLOTS_AT + slot * _SLOT.size, pid, applied, failed)
+        workers = self._workers.records()
+        return [pid for pid, _, failed in workers if pid and failed == generation and _alive(pid)]
 
 
 def _alive(pid: int) -> bool:

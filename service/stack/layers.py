@@ -491,6 +491,14 @@ def _with_fan_in(name, module, params, infer, family, fan_in, macs, **rules):
     )
 
 
+def _linear(name, module, **rules):
+    """Linear and Dense: the same hyper-parameters and shapes; they lay out the weight differently."""
+    input_shape = input_shape_from("in_features")
+    return _with_fan_in(
+        name, module, LinearParams, linear, "linear", _in_features, linear_macs, input_shape=input_shape, **rules
+    )
+
+
 def _pool(name, module, params, infer, **rules):
     return LayerType(name, module, params, infer, family="pooling", **rules)
 
@@ -509,33 +517,21 @@ _ALONG_DIM = {"infer": along_dim, "unservable": conversion_rules.implicit_dim}
 LAYER_TYPES: dict[str, LayerType] = {
     t.name: t
     for t in [
-        _with_fan_in(
+        _linear(
             "Linear",
             nn.Linear,
-            LinearParams,
-            linear,
-            "linear",
-            _in_features,
-            linear_macs,
             numpy_step=numpy_steps.linear,
             affine=fusion_rules.linear_affine,
             trace=trace_steps.LINEAR,
             weight_layout="neurons × inputs",
-            input_shape=input_shape_from("in_features"),
         ),
-        _with_fan_in(
+        _linear(
             "Dense",
             Dense,
-            LinearParams,
-            linear,
-            "linear",
-            _in_features,
-            linear_macs,
             numpy_step=numpy_steps.dense,
             affine=fusion_rules.dense_affine,
             trace=trace_steps.DENSE,
             weight_layout="inputs × neurons",
-            input_shape=input_shape_from("in_features"),
         ),
         _with_fan_in(
             "Bilinear", nn.Bilinear, BilinearParams, bilinear, "bilinear", _in1_features, bilinear_macs, arity=2
