@@ -95,7 +95,9 @@ SETTINGS = {
     ),
     "WORKERS": Setting("LAYERSERVE_WORKERS", 2, "gunicorn worker processes; `serve --workers`"),
     "THREADS": Setting(
-        "LAYERSERVE_THREADS", 8, "request threads per worker; also how many requests one dynamic batch can merge"
+        "LAYERSERVE_THREADS",
+        8,
+        "request threads per worker (a V2 infer request waiting for a dynamic batch holds none)",
     ),
     "ACTIVE_REQUESTS": Setting(
         "LAYERSERVE_ACTIVE_REQUESTS", 1, "requests of one worker that run at once; the others wait in arrival order"

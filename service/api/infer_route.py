@@ -12,9 +12,11 @@ from werkzeug.http import HTTP_STATUS_CODES
 from werkzeug.routing import Map, Rule
 
 from ..errors import MethodNotAllowed
-from ..runtime.inference import infer
+from ..runtime.inference import PreparedInference
 from ..runtime.repository import ModelRepository
 from ..sharing import request_slots
+from ..sharing.answer_later import ENVIRON_KEY as ANSWER_LATER
+from ..sharing.answer_later import LATER
 from ..stack.deadline import Deadline
 from ..tensors.codec import (
     BINARY_CONTENT_TYPE,
@@ -58,32 +60,77 @@ class InferRoute:
             if environ["REQUEST_METHOD"] != "POST":
                 raise MethodNotAllowed(environ["REQUEST_METHOD"], environ["PATH_INFO"], ["POST"])
             self.pipeline.check_inference_token(environ.get("HTTP_AUTHORIZATION"))
-            status, body, headers = self._infer(environ, match["name"], match["version"], exchange.details, deadline)
+            model = self.repository.get(match["name"], match["version"])
+            exchange.details["version"] = model.version
+            later = environ.get(ANSWER_LATER)
+            if later is not None and model.batcher is not None:
+                self._infer_later(environ, model, exchange, deadline, later)
+                request_slots.slots.release()
+                return LATER
+            status, body, headers = self._infer(environ, model, exchange.details, deadline)
         except Exception as error:  # noqa: BLE001 (the pipeline logs what is not a ServiceError)
-            answer = self.pipeline.answer_error(exchange, error)
-            status, body, headers = answer.status, encode_json(answer.body), answer.headers
-        headers = [("Content-Length", str(len(body))), (HEADER, exchange.request_id), *headers]
-        if not any(name == "Content-Type" for name, _ in headers):
-            headers.append(("Content-Type", JSON_CONTENT_TYPE))
-        start_response(_STATUS_LINES[status], headers)
-        self.pipeline.finish(exchange, status)
+            status, body, headers = self._error(exchange, error)
+        status_line, headers = self._finish(exchange, status, body, headers)
+        start_response(status_line, headers)
         request_slots.slots.release()  # the answer is made; sending it waits on the client
         return [body]
 
-    def _infer(self, environ, name: str, version: str | None, details: dict, deadline: Deadline):
-        model = self.repository.get(name, version)
-        details["version"] = model.version
+    def _infer(self, environ, model, details: dict, deadline: Deadline):
         with model.expecting():  # from before the body is read: the batcher knows this request is coming
-            document, binary = read_body(
-                self.pipeline.read_body(environ), environ.get("CONTENT_TYPE", ""), environ.get(_BINARY_ENVIRON_KEY)
-            )
-            check_infer_request(document)
-            response, binary_outputs = infer(model, document, binary, deadline)
+            prepared = self._prepare(environ, model)
+            return self._answer(prepared.respond(model.infer(prepared.arrays, deadline)), details)
+
+    def _infer_later(self, environ, model, exchange, deadline: Deadline, later) -> None:
+        """A batched model: the request waits for its batch without a thread, and is answered
+        from the batcher thread (sharing/answer_later.py)."""
+        model.arrive()
+        try:
+            prepared = self._prepare(environ, model)
+            send = later()
+
+            def done(results: dict | None, error: BaseException | None) -> None:
+                try:
+                    if error is not None:
+                        raise error
+                    status, body, headers = self._answer(prepared.respond(results), exchange.details)
+                except Exception as failure:  # noqa: BLE001 (as in __call__)
+                    status, body, headers = self._error(exchange, failure)
+                finally:
+                    model.leave(queued=True)
+                send(*self._finish(exchange, status, body, headers), body)
+
+            model.infer_later(prepared.arrays, deadline, done)
+        except BaseException:
+            model.leave(queued=False)
+            raise
+
+    def _prepare(self, environ, model) -> PreparedInference:
+        document, binary = read_body(
+            self.pipeline.read_body(environ), environ.get("CONTENT_TYPE", ""), environ.get(_BINARY_ENVIRON_KEY)
+        )
+        check_infer_request(document)
+        return PreparedInference(model, document, binary)
+
+    @staticmethod
+    def _answer(answered: tuple[dict, set[str]], details: dict):
+        response, binary_outputs = answered
         details["batch_size"] = response["outputs"][0]["shape"][0] if response["outputs"] else None
         if not binary_outputs:
             return 200, encode_json(response), []
         body, header_length = binary_response(response, binary_outputs)
         return 200, body, [("Content-Type", BINARY_CONTENT_TYPE), (BINARY_HEADER, str(header_length))]
+
+    def _error(self, exchange, error: BaseException):
+        answer = self.pipeline.answer_error(exchange, error)
+        return answer.status, encode_json(answer.body), answer.headers
+
+    def _finish(self, exchange, status: int, body: bytes, headers: list) -> tuple[str, list]:
+        """The status line and headers of the answer; the request's log line and metrics."""
+        headers = [("Content-Length", str(len(body))), (HEADER, exchange.request_id), *headers]
+        if not any(name == "Content-Type" for name, _ in headers):
+            headers.append(("Content-Type", JSON_CONTENT_TYPE))
+        self.pipeline.finish(exchange, status)
+        return _STATUS_LINES[status], headers
 
 
 # The binary tensor extension's body, either way: a JSON header, then the tensors' raw bytes.

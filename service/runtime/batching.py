@@ -39,7 +39,8 @@ class _Job:
     rows: int
     deadline: Deadline | None
     queued_at: float = field(default_factory=time.perf_counter)
-    done: threading.Event = field(default_factory=threading.Event)
+    done: threading.Event | None = None  # run(): a thread waits on it
+    on_done: Callable[[list[np.ndarray] | None, BaseException | None], None] | None = None  # submit()
     outputs: list[np.ndarray] | None = None
     error: BaseException | None = None
 
@@ -74,28 +75,44 @@ class DynamicBatcher:
     def expecting(self):
         """Wraps a request from its arrival (before its body is decoded) to its answer, so the
         batcher knows whether anyone else is on the way or waiting would only add latency."""
-        with self._count_lock:
-            self._in_flight += 1
+        self.arrive()
         self._request.queued = False
         try:
             yield
         finally:
-            with self._count_lock:
-                self._in_flight -= 1
-            if not self._request.queued and self._thread is not None:  # no thread: no batch waits
-                self._queue.put(_WAKE)
+            self.leave(queued=self._request.queued)
+
+    def arrive(self) -> None:
+        """A request is on its way (expecting() in one thread; arrive and leave across threads)."""
+        with self._count_lock:
+            self._in_flight += 1
+
+    def leave(self, queued: bool) -> None:
+        """The request has its answer; `queued`: whether it was ever in a batch."""
+        with self._count_lock:
+            self._in_flight -= 1
+        if not queued and self._thread is not None:  # no thread: no batch waits
+            self._queue.put(_WAKE)
 
     def run(self, inputs: list[np.ndarray], deadline: Deadline | None = None) -> list[np.ndarray]:
         """Called from request threads: blocks until this request's rows come back."""
-        job = _Job(inputs, inputs[0].shape[0], deadline)
+        job = _Job(inputs, inputs[0].shape[0], deadline, done=threading.Event())
         self._request.queued = True
-        self._queue.put(job)  # before the thread check: an idle thread about to exit sees it
-        self._ensure_thread()
+        self._enqueue(job)
         with request_slots.slots.released():
             job.done.wait()
         if job.error is not None:
             raise job.error
         return job.outputs
+
+    def submit(self, inputs: list[np.ndarray], deadline: Deadline | None, on_done) -> None:
+        """Queue the request and return at once: `on_done(outputs, error)` runs in the batcher
+        thread once its rows come back, so no request thread waits for the batch."""
+        self._enqueue(_Job(inputs, inputs[0].shape[0], deadline, on_done=on_done))
+
+    def _enqueue(self, job: _Job) -> None:
+        self._queue.put(job)  # before the thread check: an idle thread about to exit sees it
+        self._ensure_thread()
 
     def _ensure_thread(self) -> None:
         with self._start_lock:  # always: the thread may be exiting (see _first)
@@ -171,4 +188,7 @@ class DynamicBatcher:
             for job in batch:
                 job.error = exc
         for job in batch:
-            job.done.set()
+            if job.on_done is not None:
+                job.on_done(job.outputs, job.error)  # it answers its client; it must not raise
+            else:
+                job.done.set()

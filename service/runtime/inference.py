@@ -14,19 +14,31 @@ def infer(
     `binary` holds the raw tensor bytes that follow the JSON header (binary tensor extension).
     Returns the response document (output data as numpy arrays) and the outputs to send as bytes.
     """
-    as_binary = _binary_choice(request)
-    arrays = decode_inputs(model, request, binary)
-    requested = [output["name"] for output in request.get("outputs") or []]
-    model.check_outputs(requested)
-    results = model.infer(arrays, deadline)
-    document = {
-        "model_name": model.name,
-        "model_version": model.version,
-        "outputs": [output_tensor(name, results[name]) for name in requested or results],
-    }
-    if "id" in request:
-        document["id"] = request["id"]
-    return document, {output["name"] for output in document["outputs"] if as_binary(output["name"])}
+    prepared = PreparedInference(model, request, binary)
+    return prepared.respond(model.infer(prepared.arrays, deadline))
+
+
+class PreparedInference:
+    """A request decoded and checked, before its forward pass; `respond` makes its answer from
+    the results (in another thread, when the request waited for a dynamic batch)."""
+
+    def __init__(self, model: ServedModel, request: dict, binary: memoryview | None = None):
+        self.model = model
+        self.request = request
+        self._as_binary = _binary_choice(request)
+        self.arrays = decode_inputs(model, request, binary)
+        self._requested = [output["name"] for output in request.get("outputs") or []]
+        model.check_outputs(self._requested)
+
+    def respond(self, results: dict) -> tuple[dict, set[str]]:
+        document = {
+            "model_name": self.model.name,
+            "model_version": self.model.version,
+            "outputs": [output_tensor(name, results[name]) for name in self._requested or results],
+        }
+        if "id" in self.request:
+            document["id"] = self.request["id"]
+        return document, {output["name"] for output in document["outputs"] if self._as_binary(output["name"])}
 
 
 def decode_inputs(model: ServedModel, request: dict, binary: memoryview | None = None) -> dict:

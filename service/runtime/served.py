@@ -4,6 +4,7 @@ import contextlib
 import logging
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -119,9 +120,34 @@ class ServedModel:
         outputs = self.batcher.run(inputs, deadline) if self.batcher else self.forward(inputs, deadline)
         return dict(zip(self.stack.output_names, outputs))
 
+    def infer_later(
+        self,
+        arrays: dict[str, np.ndarray],
+        deadline: Deadline | None,
+        on_done: Callable[[dict | None, BaseException | None], None],
+    ) -> None:
+        """As infer, through the model's dynamic batcher, without waiting: `on_done(results,
+        error)` runs in the batcher thread. Only for a model with a batcher."""
+        self.check_inputs(arrays)
+        names = self.stack.output_names
+
+        def done(outputs, error):
+            on_done(None if error else dict(zip(names, outputs)), error)
+
+        self.batcher.submit([arrays[spec.name] for spec in self.inputs], deadline, done)
+
     def expecting(self):
         """Around a request, from arrival to answer: lets the batcher stop waiting for no one."""
         return self.batcher.expecting() if self.batcher else contextlib.nullcontext()
+
+    def arrive(self) -> None:
+        """As expecting(), for a request answered from another thread: arrive, then leave."""
+        if self.batcher:
+            self.batcher.arrive()
+
+    def leave(self, queued: bool) -> None:
+        if self.batcher:
+            self.batcher.leave(queued)
 
     def forward(self, inputs: list[np.ndarray], deadline: Deadline | None = None) -> list[np.ndarray]:
         """The forward pass on numpy arrays. No parameter requires grad, so no graph is recorded

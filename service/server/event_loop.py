@@ -266,9 +266,14 @@ class EventLoop:
         request.keep_alive = request.keep_alive and not self.stopping
         request_slots.slots.acquire()
         try:
-            answer, keep_alive = self.bridge.respond(request, connection.peer)
+            answered = self.bridge.respond(request, connection.peer, lambda *answer: self._deliver(connection, *answer))
         finally:
             request_slots.slots.release()
+        if answered is not None:  # None: the app answers later, from another thread
+            self._deliver(connection, *answered)
+
+    def _deliver(self, connection: Connection, answer: bytes, keep_alive: bool) -> None:
+        """From whichever thread made the answer: send what the socket takes, the loop does the rest."""
         rest = _send_quietly(connection.sock, answer)
         self._finished.append((connection, rest, keep_alive))
         if not self._wake_pending:

@@ -9,6 +9,8 @@ from urllib.parse import unquote_to_bytes
 
 import httptools
 
+from ..sharing.answer_later import ENVIRON_KEY as ANSWER_LATER
+from ..sharing.answer_later import LATER
 from .intake import Request
 
 log = logging.getLogger(__name__)
@@ -39,9 +41,14 @@ class WsgiBridge:
             "wsgi.input_terminated": True,  # the body is whole: read it to its end
         }
 
-    def respond(self, request: Request, peer: tuple) -> tuple[bytes, bool]:
-        """The answer's bytes (status line, headers, body) and whether the connection stays open."""
+    def respond(self, request: Request, peer: tuple, deliver=None) -> tuple[bytes, bool] | None:
+        """The answer's bytes (status line, headers, body) and whether the connection stays open.
+
+        With `deliver`, the app may answer later, from another thread (sharing/answer_later.py):
+        then this returns None and `deliver(answer_bytes, keep_alive)` is called once it does."""
         environ = self.environ(request, peer)
+        if deliver is not None:
+            environ[ANSWER_LATER] = lambda: self._later(request, deliver)
         started: list = []
 
         def start_response(status, headers, exc_info=None):
@@ -51,6 +58,8 @@ class WsgiBridge:
 
         try:
             chunks = self.app(environ, start_response)
+            if chunks is LATER:
+                return None
             try:
                 body = b"".join(chunks)
             finally:
@@ -61,6 +70,12 @@ class WsgiBridge:
             return plain_answer(500, b'{"error": "internal error; see the server log"}', False), False
         status, headers = started
         return self._answer(request, status, headers, body), request.keep_alive
+
+    def _later(self, request: Request, deliver):
+        def answer(status: str, headers: list, body: bytes) -> None:
+            deliver(self._answer(request, status, headers, body), request.keep_alive)
+
+        return answer
 
     def environ(self, request: Request, peer: tuple) -> dict:
         target = request.target

@@ -154,3 +154,37 @@ def test_requests_waiting_for_a_batch_do_not_hold_running_slots(start_server, mo
     rows = samples["layerserve_batch_size_sum"][(("model", "batched_fold"),)]
     assert rows == 80
     assert passes < rows
+
+
+def test_a_batch_grows_past_the_thread_count(start_server, models_copy):
+    """Requests waiting for their batch hold no request thread: with 2 threads and 16 clients at
+    once, batches merge more than 2 requests."""
+    (models_copy / "batched_fold").mkdir()
+    (models_copy / "batched_fold" / "model.yaml").write_text(
+        BATCHED_FOLD.replace(
+            "max_queue_delay_microseconds: 2000, preferred_batch_size: [8]",
+            "max_queue_delay_microseconds: 50000, preferred_batch_size: [16]",
+        )
+    )
+    server = start_server(models_copy, workers=1, env={"LAYERSERVE_THREADS": "2"})
+    barrier = threading.Barrier(16)
+
+    def call(_):
+        client = http.client.HTTPConnection("127.0.0.1", server.port, timeout=10)
+        client.connect()
+        barrier.wait()
+        client.request("POST", "/v2/models/batched_fold/infer", ONE_FOLD_SAMPLE, HEADERS)
+        response = client.getresponse()
+        answer = json.loads(response.read())
+        client.close()
+        return response.status, answer["outputs"][0]["data"]
+
+    for _ in range(3):
+        with ThreadPoolExecutor(max_workers=16) as pool:
+            answers = list(pool.map(call, range(16)))
+        assert all(status == 200 and data == [1.5, 0.5] for status, data in answers), answers
+    samples = scrape(server.url)
+    passes = samples["layerserve_batch_size_count"][(("model", "batched_fold"),)]
+    rows = samples["layerserve_batch_size_sum"][(("model", "batched_fold"),)]
+    assert rows == 48
+    assert rows / passes > 2, f"{rows} rows in {passes} passes"

@@ -206,3 +206,47 @@ def test_an_idle_batcher_thread_exits_and_lets_its_model_go(tmp_path, monkeypatc
     del model
     gc.collect()
     assert gone() is None, "something still holds the model (a batcher thread?)"
+
+
+def test_requests_submitted_from_one_thread_merge_and_each_gets_its_own_rows(tmp_path):
+    """infer_later: no thread waits per request, so one thread can queue a whole batch."""
+    model = served(tmp_path, {"max_queue_delay_microseconds": 200_000, "preferred_batch_size": [64]})
+    counter = CountingForward(model)
+    requests = random_requests(12, seed=2)
+    answers, finished = {}, threading.Event()
+
+    def done_for(index):
+        def done(results, error):
+            answers[index] = error if error is not None else results["down"]
+            model.leave(queued=True)
+            if len(answers) == len(requests):
+                finished.set()
+
+        return done
+
+    for _ in requests:
+        model.arrive()
+    for index, request in enumerate(requests):
+        model.infer_later({"x": request}, None, done_for(index))
+    assert finished.wait(30)
+    assert len(counter.sizes) < len(requests)  # merged, though a single thread sent them all
+    for index, request in enumerate(requests):
+        np.testing.assert_array_equal(answers[index], model.infer({"x": request})["down"])
+
+
+def test_a_failing_batch_hands_its_error_to_every_later_answer(tmp_path):
+    model = served(tmp_path, {"max_queue_delay_microseconds": 1000, "preferred_batch_size": [4]})
+
+    def broken(inputs, deadline=None):
+        raise RuntimeError("boom")
+
+    model.batcher._forward = broken
+    got = []
+    done = threading.Event()
+    model.arrive()
+    model.infer_later(
+        {"x": random_requests(1)[0]}, None, lambda results, error: (got.append((results, error)), done.set())
+    )
+    assert done.wait(10)
+    model.leave(queued=True)
+    assert got[0][0] is None and str(got[0][1]) == "boom"
