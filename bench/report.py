@@ -99,6 +99,8 @@ def markdown(results: dict) -> str:
         sections.append(batching_table(results["batching"]))
     if results.get("grpc"):
         sections.append(grpc_table(results["grpc"]))
+    if results.get("slow_clients"):
+        sections.append(slow_clients_table(results["slow_clients"]))
     if results.get("memory"):
         sections.append(memory_tables(results["memory"]))
     sections.append(rounds_table(results))
@@ -233,6 +235,32 @@ def grpc_table(rows: list[dict]) -> str:
                 _ratio(round_ratios(grpc, py)),
                 _ratio(round_ratios(grpc, wrk)),
                 _notes(http_wrk=wrk, http_py=py, grpc=grpc),
+            )
+        )
+    return "\n".join(lines)
+
+
+def slow_clients_table(rows: list[dict]) -> str:
+    lines = [
+        "## Slow clients: a good client beside hostile sockets (half send one byte, half trickle a header)",
+        "",
+        "Health and a one-sample tiny infer, alternating, each on a new connection; good: 200 within 1 s. "
+        "A fresh 2-worker server per row.",
+        "",
+        "| server | hostile sockets | seconds | good / asked | good share | p50 ms | p99 ms | hostile connections |",
+        "|---|--:|--:|--:|--:|--:|--:|--:|",
+    ]
+    for row in rows:
+        lines.append(
+            _row(
+                row["server"],
+                row["hostile"],
+                f"{row['duration_s']:.0f}",
+                f"{row['good']} / {row['asked']}",
+                f"{row['good_share']:.1%}",
+                _ms(row["p50_ms"]),
+                _ms(row["p99_ms"]),
+                row["hostile_connections"],
             )
         )
     return "\n".join(lines)

@@ -32,6 +32,7 @@ from .cases import (
 from .memory import exercise, tree_memory
 from .py_load import grpc_answer, py_load
 from .servers import Server
+from .slow_clients import SIEGE_S, siege
 from .wrk import WrkResult, run_wrk
 
 RESULTS_DIR = Path(__file__).with_name("results")
@@ -64,6 +65,14 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--skip-naive", action="store_true", help="skip the naive app (layerserve's stack, jsonify)")
     parser.add_argument("--skip-batching", action="store_true", help="skip the dynamic batching cells")
     parser.add_argument("--skip-grpc", action="store_true", help="skip the gRPC cells")
+    parser.add_argument(
+        "--hostile",
+        type=_numbers,
+        default=[256, 1024],
+        help="slow-client cells: hostile sockets (half idle, half trickling a header) beside a good client "
+        "(default 256,1024)",
+    )
+    parser.add_argument("--skip-slow-clients", action="store_true", help="skip the slow-client cells")
     return parser.parse_args(argv)
 
 
@@ -279,6 +288,22 @@ def measure_grpc(args, payloads, running: "Running", reference) -> list[dict]:
     return rows
 
 
+def measure_slow_clients(args, log_dir: Path, weights_dir: Path) -> list[dict]:
+    """A good client beside hostile sockets, on a fresh server each time (the plain app included:
+    its sync workers are what a thread-per-connection server does under this)."""
+    rows = []
+    for hostile in args.hostile:
+        for label in ("layerserve", "plain"):
+            name = f"slow-{hostile}"
+            start = servers.layerserve(2, log_dir, name) if label == "layerserve" else None
+            with start or servers.plain(log_dir, name, weights_dir) as server:
+                port = int(server.url.rsplit(":", 1)[1])
+                result = siege("127.0.0.1", port, hostile, SIEGE_S, model="tiny")
+            progress(f"slow clients, {label}: {result.summary()}")
+            rows.append({"server": label, **result.to_json()})
+    return rows
+
+
 def measure_memory(args, payloads, log_dir: Path, weights_dir: Path) -> list[dict]:
     """One server at a time: trees running side by side would share library pages and split their PSS."""
     candidates = [
@@ -355,6 +380,8 @@ def run(args: argparse.Namespace, results: dict, log_dir: Path) -> None:
                 results["batching"] = measure_batching(args, payloads, running, reference)
             if not args.skip_grpc:
                 results["grpc"] = measure_grpc(args, payloads, running, reference)
+        if not args.skip_slow_clients:
+            results["slow_clients"] = measure_slow_clients(args, log_dir, directory / "weights")
         if not args.skip_memory:
             results["memory"] = measure_memory(args, payloads, log_dir, directory / "weights")
 

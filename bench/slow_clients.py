@@ -5,6 +5,7 @@ quiet; *trickling* ones send a request line and then a header one byte a second.
 server closes one (a 408, a reset), another takes its place, so the pressure holds for the whole
 siege. Meanwhile a good client asks, each on a new connection, for `/v2/health/live` and a
 one-sample infer, alternating, and counts an answer as good when it is a 200 within `patience_s`.
+Both are what the bench's plain app serves too (`/v2/health/ready`, any model with 2 inputs).
 
 `python -m bench.slow_clients --port 8000 --hostile 256` runs it against a running server;
 `make bench` runs it at 256 and 1,024 hostile sockets (bench/run.py), and
@@ -22,7 +23,9 @@ import time
 from dataclasses import dataclass
 
 INFER_BODY = json.dumps({"inputs": [{"name": "x", "shape": [1, 2], "datatype": "FP32", "data": [1, 0]}]})
-TRICKLE_START = b"GET /v2/health/live HTTP/1.1\r\nHost: siege\r\nX-Trickle: "
+HEALTH_PATH = "/v2/health/ready"
+TRICKLE_START = b"GET /v2/health/ready HTTP/1.1\r\nHost: siege\r\nX-Trickle: "
+SIEGE_S = 20.0
 
 
 @dataclass
@@ -43,6 +46,18 @@ class SiegeResult:
             return float("nan")
         ordered = sorted(self.latencies_ms)
         return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
+    def to_json(self) -> dict:
+        return {
+            "hostile": self.hostile,
+            "duration_s": self.duration_s,
+            "asked": self.asked,
+            "good": self.good,
+            "good_share": self.good_share,
+            "p50_ms": self.percentile(0.5),
+            "p99_ms": self.percentile(0.99),
+            "hostile_connections": self.hostile_connections,
+        }
 
     def summary(self) -> str:
         return (
@@ -118,7 +133,7 @@ class Attackers:
             self._open(trickle=state["trickle"])
 
 
-def good_client(host: str, port: int, duration_s: float, patience_s: float) -> tuple[int, int, list[float]]:
+def good_client(host: str, port: int, duration_s: float, patience_s: float, model: str) -> tuple[int, int, list[float]]:
     """Alternate health and a small infer, each on a new connection, for `duration_s`."""
     asked = good = 0
     latencies = []
@@ -129,9 +144,9 @@ def good_client(host: str, port: int, duration_s: float, patience_s: float) -> t
         try:
             client = http.client.HTTPConnection(host, port, timeout=patience_s)
             if asked % 2:
-                client.request("GET", "/v2/health/live")
+                client.request("GET", HEALTH_PATH)
             else:
-                client.request("POST", "/v2/models/fold/infer", INFER_BODY, {"Content-Type": "application/json"})
+                client.request("POST", f"/v2/models/{model}/infer", INFER_BODY, {"Content-Type": "application/json"})
             response = client.getresponse()
             response.read()
             client.close()
@@ -144,11 +159,13 @@ def good_client(host: str, port: int, duration_s: float, patience_s: float) -> t
     return asked, good, latencies
 
 
-def siege(host: str, port: int, hostile: int, duration_s: float = 20.0, patience_s: float = 1.0) -> SiegeResult:
+def siege(
+    host: str, port: int, hostile: int, duration_s: float = SIEGE_S, patience_s: float = 1.0, model: str = "tiny"
+) -> SiegeResult:
     attackers = Attackers(host, port, hostile).start()
     try:
         time.sleep(1.0)  # every hostile socket connected and holding before the good client starts
-        asked, good, latencies = good_client(host, port, duration_s, patience_s)
+        asked, good, latencies = good_client(host, port, duration_s, patience_s, model)
     finally:
         attackers.stop()
     return SiegeResult(hostile, duration_s, asked, good, latencies, attackers.opened)
@@ -159,9 +176,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=8000)
     parser.add_argument("--hostile", type=int, default=256, help="hostile sockets (half idle, half trickling)")
-    parser.add_argument("--duration", type=float, default=20.0)
+    parser.add_argument("--duration", type=float, default=SIEGE_S)
+    parser.add_argument("--model", default="fold", help="a model with one input of 2 values (default fold)")
     args = parser.parse_args(argv)
-    result = siege(args.host, args.port, args.hostile, args.duration)
+    result = siege(args.host, args.port, args.hostile, args.duration, model=args.model)
     print(result.summary())
     print(f"median of latencies: {statistics.median(result.latencies_ms):.1f} ms")
     return 0 if result.good_share >= 0.95 else 1

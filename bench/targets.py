@@ -27,6 +27,9 @@ def _ratios_text(ratios: list[float]) -> str:
     return ", ".join(f"{r:.2f}×" for r in ratios) or "not measured"
 
 
+SLOW_CLIENTS_SHARE = 0.95  # a good client's requests answered within 1 s beside the hostile sockets
+
+
 def judge(results: dict) -> list[dict]:
     """[{target, row, figures, met}] for every row a target speaks of."""
     verdicts = []
@@ -58,6 +61,12 @@ def judge(results: dict) -> list[dict]:
             met = bool(ratios) and min(ratios) >= 1.0
             cell = f"{row['case']} gRPC vs HTTP {row['http']} ({http.split()[1]}), c=16 -t{row['threads']}"
             verdicts.append(_verdict("gRPC ≥ HTTP", cell, _ratios_text(ratios), met))
+    for row in results.get("slow_clients", []):
+        if row["server"] == "layerserve":
+            figures = f"{row['good']} / {row['asked']} ({row['good_share']:.1%}), p99 {row['p99_ms']:.1f} ms"
+            met = row["good_share"] >= SLOW_CLIENTS_SHARE
+            cell = f"slow clients, {row['hostile']} hostile sockets"
+            verdicts.append(_verdict(f"≥ {SLOW_CLIENTS_SHARE:.0%} good answers within 1 s", cell, figures, met))
     verdicts += _memory_verdicts(results.get("memory"))
     return verdicts
 
