@@ -17,6 +17,7 @@ import logging
 import os
 import selectors
 import socket
+import threading
 import time
 from collections import deque
 from collections.abc import Callable
@@ -25,6 +26,7 @@ from concurrent.futures import ThreadPoolExecutor
 from ..sharing import request_slots
 from .balance import ConnectionTable
 from .connection import Connection, IntakeLimits, Phase
+from .inline_policy import InlinePolicy
 from .intake import Refusal, Request
 from .wsgi_bridge import WsgiBridge, plain_answer
 
@@ -72,6 +74,8 @@ class EventLoop:
         os.set_blocking(self._wake_r, False)
         os.set_blocking(self._wake_w, False)
         self._wake_pending = False
+        self._loop_thread = threading.get_ident()
+        self.inline = InlinePolicy()
         self._listening = False
         self._paused_until = 0.0
         self._take_next = False
@@ -237,7 +241,10 @@ class EventLoop:
             return
         connection.phase = Phase.BUSY
         self.selector.unregister(connection.sock)
-        self.pool.submit(self._serve, connection, request)
+        if self.inline.quick(_kind(request)) and request_slots.slots.try_acquire():
+            self._run(connection, request)  # quick and a slot is free: no thread hand-off
+        else:
+            self.pool.submit(self._serve, connection, request)
 
     def _refuse(self, connection: Connection, refusal: Refusal) -> None:
         path = refusal.target.split(b"?", 1)[0].decode("latin-1", "replace")
@@ -263,12 +270,18 @@ class EventLoop:
     # --- running (in a request thread) ---------------------------------------------------------
 
     def _serve(self, connection: Connection, request: Request) -> None:
-        request.keep_alive = request.keep_alive and not self.stopping
         request_slots.slots.acquire()
+        self._run(connection, request)
+
+    def _run(self, connection: Connection, request: Request) -> None:
+        """With a running slot held (in a request thread, or in the loop for a quick one)."""
+        request.keep_alive = request.keep_alive and not self.stopping
+        started = time.perf_counter()
         try:
             answered = self.bridge.respond(request, connection.peer, lambda *answer: self._deliver(connection, *answer))
         finally:
             request_slots.slots.release()
+        self.inline.record(_kind(request), time.perf_counter() - started)
         if answered is not None:  # None: the app answers later, from another thread
             self._deliver(connection, *answered)
 
@@ -276,6 +289,8 @@ class EventLoop:
         """From whichever thread made the answer: send what the socket takes, the loop does the rest."""
         rest = _send_quietly(connection.sock, answer)
         self._finished.append((connection, rest, keep_alive))
+        if threading.get_ident() == self._loop_thread:
+            return  # run in the loop: it finishes the answers at the end of this turn
         if not self._wake_pending:
             self._wake_pending = True
             with contextlib.suppress(BlockingIOError):  # the loop has wake-ups waiting already
@@ -349,6 +364,11 @@ class EventLoop:
         with contextlib.suppress(OSError):
             connection.sock.close()
         self._count()
+
+
+def _kind(request: Request) -> tuple:
+    """What a request's time is predicted from: its method, its target, its body size's magnitude."""
+    return request.method, request.target, len(request.body).bit_length()
 
 
 def _send_quietly(sock: socket.socket, data: bytes) -> bytes | None:

@@ -34,6 +34,15 @@ class RequestSlots:
         turn.acquire()  # released by the thread that hands its slot over
         self._holder.held = True
 
+    def try_acquire(self) -> bool:
+        """A slot now, or False without waiting (nobody waits for one and one is free)."""
+        with self._lock:
+            if self._free and not self._waiting:
+                self._free -= 1
+                self._holder.held = True
+                return True
+        return False
+
     def release(self) -> None:
         """Give the slot back if this thread holds one."""
         if not getattr(self._holder, "held", False):
@@ -66,6 +75,9 @@ class _Unlimited(RequestSlots):
 
     def acquire(self) -> None:
         pass
+
+    def try_acquire(self) -> bool:
+        return True
 
     def release(self) -> None:
         pass
