@@ -13,6 +13,7 @@ the answer instead of a reset.
 
 import contextlib
 import errno
+import json
 import logging
 import os
 import selectors
@@ -41,8 +42,6 @@ _LISTENER, _WAKE, _SIGNALS = "listener", "wake", "signals"
 
 def json_refusal(status: int, message: str, method: str, path: str) -> tuple[bytes, tuple]:
     """The body and extra headers of a refused request, when the app gives no way to make them."""
-    import json
-
     return json.dumps({"error": message}).encode(), ()
 
 
