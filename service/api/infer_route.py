@@ -14,7 +14,6 @@ from werkzeug.routing import Map, Rule
 from ..errors import MethodNotAllowed
 from ..runtime.inference import PreparedInference
 from ..runtime.repository import ModelRepository
-from ..sharing import request_slots
 from ..sharing.answer_later import ENVIRON_KEY as ANSWER_LATER
 from ..sharing.answer_later import LATER
 from ..stack.deadline import Deadline
@@ -49,9 +48,7 @@ class InferRoute:
     def __call__(self, environ, start_response):
         match = INFER_PATH.match(environ.get("PATH_INFO", ""))
         if match is None:
-            answer = self.next_app(environ, start_response)
-            request_slots.slots.release()  # the answer is made; sending it waits on the client
-            return answer
+            return self.next_app(environ, start_response)
         exchange = self.pipeline.begin(environ["REQUEST_METHOD"], environ["PATH_INFO"], environ.get(ENVIRON_KEY))
         exchange.protocol = "v2"
         exchange.details.update(model=match["name"], version=match["version"])
@@ -65,14 +62,12 @@ class InferRoute:
             later = environ.get(ANSWER_LATER)
             if later is not None and model.batcher is not None:
                 self._infer_later(environ, model, exchange, deadline, later)
-                request_slots.slots.release()
                 return LATER
             status, body, headers = self._infer(environ, model, exchange.details, deadline)
         except Exception as error:  # noqa: BLE001 (the pipeline logs what is not a ServiceError)
             status, body, headers = self._error(exchange, error)
         status_line, headers = self._finish(exchange, status, body, headers)
         start_response(status_line, headers)
-        request_slots.slots.release()  # the answer is made; sending it waits on the client
         return [body]
 
     def _infer(self, environ, model, details: dict, deadline: Deadline):

@@ -156,7 +156,7 @@ class EventLoop:
         return True
 
     def _accept(self, listener: socket.socket) -> None:
-        if not self._take_next and self._siblings_have_fewer():
+        if self._siblings_have_fewer():
             # a sibling with fewer connections takes this one; if it is still waiting after the
             # pause (the sibling is busy or stopping), it is ours
             self._paused_until = time.monotonic() + ACCEPT_PAUSE_S
@@ -279,7 +279,7 @@ class EventLoop:
         try:
             answered = self.bridge.respond(request, connection.peer, lambda *answer: self._deliver(connection, *answer))
         finally:
-            request_slots.slots.release()
+            request_slots.slots.release()  # the answer is made: sending it waits on the client, not the CPU
         self.inline.record(_kind(request), time.perf_counter() - started)
         if answered is not None:  # None: the app answers later, from another thread
             self._deliver(connection, *answered)
