@@ -103,6 +103,9 @@ def _weight(model, layers, key: str, values, max_values: int) -> tuple[str, str,
             f"({LIMIT_VARIABLE})"
         )
     dtype = current.detach().numpy().dtype
+    odd = _not_a_number(values)
+    if odd:  # numpy would quietly read true as 1.0 and "2" as 2.0, which an infer request refuses
+        raise BadRequest(f"{where}: expected numbers nested as shape {list(current.shape)} ({odd} found)")
     try:
         array = np.asarray(values, dtype=np.float64)
     except (TypeError, ValueError):
@@ -115,6 +118,21 @@ def _weight(model, layers, key: str, values, max_values: int) -> tuple[str, str,
         raise BadRequest(f"{where}: values must be finite numbers within the range of {dtype}")
     array = array.astype(dtype)
     return layer, name, torch.from_numpy(array)
+
+
+_NOT_NUMBERS = {bool: "a boolean", str: "a string", dict: "an object", type(None): "null"}
+
+
+def _not_a_number(values) -> str | None:
+    """What the first JSON value that is not a number is ("a boolean", "a string", ...), if any."""
+    pending = [values]
+    while pending:
+        value = pending.pop()
+        if isinstance(value, list):
+            pending.extend(value)
+        elif type(value) not in (int, float):
+            return _NOT_NUMBERS.get(type(value), type(value).__name__)
+    return None
 
 
 def _swap(model, layers, layer: str, type_name) -> Swap:

@@ -79,6 +79,10 @@ def test_both_overrides_at_once_on_another_model(client):
         ({"weights": {"linear.weight": [["a", 1], [1, 0]]}}, "expected numbers nested as shape [2, 2]"),
         ({"weights": {"linear.bias": "zero"}}, "expected numbers nested as shape [2]"),
         ({"weights": {"linear.bias": 0.5}}, "layer 'linear' bias has shape [2], got values of shape []"),
+        ({"weights": {"linear.bias": [True, False]}}, "expected numbers nested as shape [2] (a boolean found)"),
+        ({"weights": {"linear.bias": ["0.5", 1]}}, "expected numbers nested as shape [2] (a string found)"),
+        ({"weights": {"linear.bias": "7"}}, "expected numbers nested as shape [2] (a string found)"),
+        ({"weights": {"linear.bias": [None, 1]}}, "expected numbers nested as shape [2] (null found)"),
         (
             {"weights": {"linear.gamma": [1, 1]}},
             "layer 'linear' (Linear) has no tensor 'gamma'; its tensors: bias, weight",
