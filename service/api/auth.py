@@ -12,6 +12,10 @@ from ..errors import Forbidden, Unauthorized
 
 ADMIN_VARIABLE = "LAYERSERVE_ADMIN_TOKEN"
 
+# OpenAPI for inference (infer, trace, :predict): open, or a bearer token when LAYERSERVE_INFER_TOKEN is set.
+INFERENCE_SECURITY = [{}, {"bearer": []}]
+INFERENCE_UNAUTHORIZED = "LAYERSERVE_INFER_TOKEN is set and the request has no valid bearer token"
+
 
 class BearerToken:
     def __init__(self, token: str, what: str):

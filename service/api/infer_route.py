@@ -25,6 +25,7 @@ from ..tensors.codec import (
     encode_json,
     read_body,
 )
+from .auth import INFERENCE_SECURITY
 from .fastcheck import compile_schema
 from .pipeline import RequestPipeline
 from .request_id import ENVIRON_KEY, HEADER
@@ -151,6 +152,7 @@ def _infer_operation() -> dict:
             f"header with the binary tensor extension ({BINARY_HEADER}, parameters.binary_data_size)."
         ),
         "parameters": [{"in": "header", "schema": BinaryHeaderSchema}],
+        "security": INFERENCE_SECURITY,
         "requestBody": {
             "required": True,
             "content": {JSON_CONTENT_TYPE: {"schema": InferRequestSchema}, BINARY_CONTENT_TYPE: _BINARY_BODY},
@@ -161,6 +163,6 @@ def _infer_operation() -> dict:
                 "bytes followed by their raw data",
                 "content": {JSON_CONTENT_TYPE: {"schema": InferResponseSchema}, BINARY_CONTENT_TYPE: _BINARY_BODY},
             },
-            **{str(code): "DEFAULT_ERROR" for code in (400, 404, 413, 415, 503, 504)},
+            **{str(code): "DEFAULT_ERROR" for code in (400, 401, 404, 413, 415, 503, 504)},
         },
     }

@@ -5,6 +5,7 @@ from flask import current_app
 from ..runtime.tracing import trace
 from ..stack.deadline import Deadline
 from . import MODEL, MODEL_VERSION, inference_token_required, repository
+from .auth import INFERENCE_SECURITY, INFERENCE_UNAUTHORIZED
 from .parsing import Blueprint
 from .schemas import HealthReportSchema, TraceRequestSchema, TraceResponseSchema
 
@@ -16,7 +17,9 @@ blp = Blueprint("trace", __name__, url_prefix="/v2", description="Inside a model
 @inference_token_required
 @blp.arguments(TraceRequestSchema)
 @blp.response(200, TraceResponseSchema)
+@blp.alt_response(401, description=INFERENCE_UNAUTHORIZED)
 @blp.alt_response(504, description="the trace ran past LAYERSERVE_INFER_TIMEOUT")
+@blp.doc(security=INFERENCE_SECURITY)
 def trace_batch(request, name, version=None):
     """Run a batch through the declared layers and return every layer's output, statistics, steps and health.
 

@@ -109,3 +109,20 @@ def test_documented_error_body_is_the_one_sent(document, app):
     error = document["components"]["responses"]["DEFAULT_ERROR"]["content"]["application/json"]["schema"]
     name = error["$ref"].rsplit("/", 1)[-1]
     assert set(document["components"]["schemas"][name]["properties"]) == set(sent)
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/v2/models/{name}/infer",
+        "/v2/models/{name}/versions/{version}/infer",
+        "/v2/models/{name}/trace",
+        "/v2/models/{name}/versions/{version}/trace",
+        "/v1/models/{name}:predict",
+    ],
+)
+def test_inference_says_it_may_need_the_bearer_token(document, path):
+    operation = document["paths"][path]["post"]
+    assert operation["security"] == [{}, {"bearer": []}]  # open unless LAYERSERVE_INFER_TOKEN is set
+    assert "401" in operation["responses"]
+    assert "bearer" in document["components"]["securitySchemes"]
