@@ -171,8 +171,8 @@ class Client:
     def trace(self, name: str, inputs: Any, version: str | None = None, **kwargs: Any) -> dict:
         """Run the inputs through the declared layers one at a time; returns every layer's output,
         statistics and health, as the server's trace endpoint gives them."""
+        kwargs.setdefault("retries", self.inference_retries)  # the metadata fetch included, as in infer
         payload = {"inputs": self._encode_inputs(name, version, inputs, kwargs)}
-        kwargs.setdefault("retries", self.inference_retries)
         return self._request("POST", _model_path(name, version) + "/trace", json=payload, **kwargs)
 
     def predict(self, name: str, instances: Any, **kwargs: Any) -> list:

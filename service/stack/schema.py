@@ -70,12 +70,14 @@ class DefinitionSchema(Schema):
 
     @validates_schema
     def names_are_unique(self, data, **kwargs):
-        seen = set()
-        for where, items in (("inputs", data.get("inputs", [])), ("layers", data.get("layers", []))):
-            for index, item in enumerate(items):
-                if item["name"] in seen:
-                    raise ValidationError(f"duplicate name {item['name']!r}", f"{where}[{index}].name")
-                seen.add(item["name"])
+        # Nested like marshmallow's own errors, so the layer is named with its file line.
+        owners: dict[str, str] = {}
+        for where, kind in (("inputs", "input"), ("layers", "layer")):
+            for index, item in enumerate(data.get(where, [])):
+                if item["name"] in owners:
+                    message = f"also the name of {owners[item['name']]}"
+                    raise ValidationError({where: {index: {"name": [message]}}})
+                owners[item["name"]] = f"{kind} #{index}"
 
     @validates_schema
     def preferred_batches_fit(self, data, **kwargs):

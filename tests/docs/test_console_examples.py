@@ -8,6 +8,7 @@ LAYERSERVE_URL points the command line at it.
 """
 
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -79,3 +80,15 @@ def test_console_examples_print_what_the_page_shows(page, workdir):
 
 def _needs_server(command: str) -> bool:
     return "localhost:8000" in command or "layerserve predict" in command
+
+
+def test_no_answer_is_shown_outside_a_console_block():
+    """A command in a ```sh block with its answer in the ```text block below is never run:
+    such an example goes in a ```console block, where the tests compare the answer."""
+    pair = re.compile(r"^```sh\n(.*?)^```\n\s*```text\n", re.MULTILINE | re.DOTALL)
+    shown = [
+        f"{page.name}: {match.group(1).splitlines()[0]}"
+        for page in DOCS.glob("*.md")
+        for match in pair.finditer(page.read_text(encoding="utf-8"))
+    ]
+    assert not shown

@@ -2,6 +2,7 @@
 
 import re
 
+from tests.docs.console import read_blocks
 from tests.integration.conftest import ROOT
 
 README = (ROOT / "README.md").read_text(encoding="utf-8")
@@ -31,3 +32,15 @@ def test_every_link_into_the_docs_reaches_a_file_and_a_heading():
         if anchor:
             headings = re.findall(r"^#+ (.*)$", target.read_text(encoding="utf-8"), re.MULTILINE)
             assert anchor in {slug(heading) for heading in headings}, f"{path}#{anchor}"
+
+
+def test_the_readme_call_and_answer_are_a_tested_docs_example():
+    """The README's curl call is run, with the answer it shows, by a console example of the docs."""
+    command, answer = re.search(r"```sh\n(curl .*?)```\n\s*```text\n(.*?)```", README, re.DOTALL).groups()
+    examples = [
+        (" ".join(example.text.replace("\\\n", " ").split()), example.expected.strip())
+        for page in (ROOT / "docs").glob("*.md")
+        for block in read_blocks(page)
+        for example in block
+    ]
+    assert (" ".join(command.replace("\\\n", " ").split()), answer.strip()) in examples

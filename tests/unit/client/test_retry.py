@@ -128,6 +128,16 @@ def test_the_metadata_a_nested_list_needs_is_retried_like_the_infer_call(scripte
     ]
 
 
+def test_the_metadata_a_traced_nested_list_needs_is_retried_too(scripted):
+    server = scripted("drop", "ok", "ok")
+    with fast_client(server.url, inference_retries=1) as client:
+        client.trace("fold", [[1, 0]])
+    assert [(method, path) for method, path, _ in server.requests] == [
+        *[("GET", "/v2/models/fold")] * 2,
+        ("POST", "/v2/models/fold/trace"),
+    ]
+
+
 def test_predict_is_retried_and_other_calls_are_not(scripted):
     server = scripted(503, "drop", "ok", "drop", 503)
     with fast_client(server.url, inference_retries=2) as client:

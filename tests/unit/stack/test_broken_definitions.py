@@ -162,12 +162,17 @@ CASES = [
     Broken(
         "duplicate_layer_names",
         doc({"name": "act", "type": "ReLU"}, {"name": "act", "type": "Tanh"}),
-        ("model.yaml", "layers[1].name", "duplicate name 'act'"),
+        ("model.yaml line 8: layer 'act': name: also the name of layer #0",),
     ),
     Broken(
         "layer_named_like_input",
         doc({"name": "x", "type": "ReLU"}),
-        ("model.yaml", "layers[0].name", "duplicate name 'x'"),
+        ("model.yaml line 6: layer 'x': name: also the name of input #0",),
+    ),
+    Broken(
+        "duplicate_input_names",
+        doc(FC_INLINE, inputs=[{"name": "x", "shape": [3]}, {"name": "x", "shape": [3]}]),
+        ("model.yaml: inputs[1].name: also the name of input #0",),
     ),
     Broken(
         "layer_name_with_dot",
