@@ -166,7 +166,11 @@ def test_a_crashed_replica_loses_no_request_and_comes_back(deployed, caplog):
         for future in calls:
             future.result()
 
-    retried = [r.getMessage() for r in caplog.records if r.name == "layerserve_client" and "retry" in r.getMessage()]
+    retried = [
+        r.getMessage()
+        for r in caplog.records
+        if r.name.startswith("layerserve_client") and "; retry " in r.getMessage()
+    ]
     deployed.measured.update(
         kill_requests=total, kill_done_before=done_at_kill, lost=len(failures), retried=len(retried)
     )
