@@ -14,7 +14,6 @@ from .. import __version__
 from ..errors import ModelNotReady, ModelUnavailable, ServiceError
 from ..runtime.inference import infer
 from ..runtime.repository import ModelRepository
-from ..sharing import request_slots
 from ..stack.deadline import Deadline
 from . import grpc_predict_v2_pb2 as pb
 from . import grpc_predict_v2_pb2_grpc as pb_grpc
@@ -91,7 +90,6 @@ class InferenceServicer(pb_grpc.GRPCInferenceServiceServicer):
         context.set_trailing_metadata(((REQUEST_ID_KEY, exchange.request_id),))
         deadline = Deadline.after(self.infer_timeout)
         status = 200
-        request_slots.slots.acquire()  # a request thread like HTTP's: the worker's limit on running ones holds
         try:
             self.pipeline.check_inference_token(metadata.get("authorization"))
             return self._infer(request, exchange.details, deadline)
@@ -100,7 +98,6 @@ class InferenceServicer(pb_grpc.GRPCInferenceServiceServicer):
             status = answer.status
             context.abort(status_code(status), answer.body["error"])
         finally:
-            request_slots.slots.release()
             self.pipeline.finish(exchange, status)
 
     def _infer(self, request, details: dict, deadline: Deadline) -> pb.ModelInferResponse:

@@ -44,6 +44,7 @@ class Connection:
         self.pending = b""  # answer bytes the loop still has to write
         self.close_after_write = False
         self.dropped = 0  # bytes read and dropped while closing
+        self.closed = False
 
     def received(self, data: bytes, now: float) -> None:
         """Feed what arrived and move the deadline with the request's progress (may raise Refusal)."""

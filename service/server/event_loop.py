@@ -9,6 +9,11 @@ one; with none idle, the worker stops accepting until one closes and its sibling
 connections. A refused request (408, 413, 431, malformed) is answered, then the connection
 reads and drops up to `linger_bytes` of what the client still sends, so that the client reads
 the answer instead of a reset.
+
+The same loop serves gRPC on its own listeners: each such connection is an HTTP/2 session
+(http2_connection.py) that stays open for reading while its calls run, many at once; a call
+whole is run like a request (in the loop if quick, else in a request thread) and its answer is
+framed into the session back in the loop, which alone touches a session.
 """
 
 import contextlib
@@ -23,13 +28,19 @@ import time
 from collections import deque
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from typing import TYPE_CHECKING
 
+from ..grpc_api.http2 import Call, ProtocolError
 from ..sharing import request_slots
 from .balance import ConnectionTable
 from .connection import Connection, IntakeLimits, Phase
+from .http2_connection import Http2Connection
 from .inline_policy import InlinePolicy
 from .intake import Refusal, Request
 from .wsgi_bridge import WsgiBridge, plain_answer
+
+if TYPE_CHECKING:
+    from ..grpc_api.calls import GrpcCalls
 
 log = logging.getLogger(__name__)
 
@@ -57,8 +68,12 @@ class EventLoop:
         slot: int = -1,
         signal_fd: int | None = None,
         render_refusal: Callable[[int, str, str, str], tuple[bytes, tuple]] = json_refusal,
+        grpc_listeners: list[socket.socket] = (),
+        grpc_calls: "GrpcCalls | None" = None,
     ):
-        self.listeners = listeners
+        self.listeners = [*listeners, *grpc_listeners]
+        self._grpc_fds = {listener.fileno() for listener in grpc_listeners}
+        self.grpc_calls = grpc_calls
         self.bridge = bridge
         self.limits = limits
         self.table, self.slot = table, slot
@@ -69,6 +84,7 @@ class EventLoop:
         self.answered = 0  # requests answered, for max_requests
         self.stopping = False  # set on a graceful stop: answers close their connections
         self._finished: deque = deque()
+        self._calls_finished: deque = deque()  # (connection, stream id, answer) from request threads
         self._wake_r, self._wake_w = os.pipe()
         os.set_blocking(self._wake_r, False)
         os.set_blocking(self._wake_w, False)
@@ -82,7 +98,7 @@ class EventLoop:
         self.selector.register(self._wake_r, selectors.EVENT_READ, _WAKE)
         if signal_fd is not None:
             self.selector.register(signal_fd, selectors.EVENT_READ, _SIGNALS)
-        for listener in listeners:
+        for listener in self.listeners:
             listener.setblocking(False)
 
     # --- the loop ------------------------------------------------------------------------------
@@ -106,6 +122,8 @@ class EventLoop:
                 self._drain_wake()
             elif tag is _SIGNALS:
                 _drain(key.fd)
+            elif isinstance(tag, Http2Connection):
+                self._session_events(tag, events)
             elif events & selectors.EVENT_WRITE:
                 self._write(tag)
             else:
@@ -121,8 +139,12 @@ class EventLoop:
         return any(c.phase in (Phase.BODY, Phase.BUSY, Phase.WRITING) for c in self.connections.values())
 
     def close_idle(self) -> None:
-        """On a graceful stop: connections with no request under way are closed now."""
+        """On a graceful stop: connections with no request under way are closed now; an HTTP/2
+        one is told first (GOAWAY) that it gets no new calls."""
         for connection in list(self.connections.values()):
+            if isinstance(connection, Http2Connection) and not connection.session.closed:
+                connection.session.go_away()
+                self._flush_session(connection)
             if connection.phase in (Phase.IDLE, Phase.HEADERS, Phase.CLOSING):
                 self._close(connection)
 
@@ -188,10 +210,15 @@ class EventLoop:
         sock.setblocking(False)
         if sock.family in (socket.AF_INET, socket.AF_INET6):
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        connection = Connection(sock, peer, self.limits, time.monotonic())
+        if listener.fileno() in self._grpc_fds:
+            connection = Http2Connection(sock, peer, self.limits, time.monotonic())
+        else:
+            connection = Connection(sock, peer, self.limits, time.monotonic())
         self.connections[connection.fd] = connection
         self._count()
         self.selector.register(sock, selectors.EVENT_READ, connection)
+        if isinstance(connection, Http2Connection):
+            self._flush_session(connection)  # the server's SETTINGS go first
 
     def _siblings_have_fewer(self) -> bool:
         if self.table is None:
@@ -290,6 +317,9 @@ class EventLoop:
         self._finished.append((connection, rest, keep_alive))
         if threading.get_ident() == self._loop_thread:
             return  # run in the loop: it finishes the answers at the end of this turn
+        self._wake()
+
+    def _wake(self) -> None:
         if not self._wake_pending:
             self._wake_pending = True
             with contextlib.suppress(BlockingIOError):  # the loop has wake-ups waiting already
@@ -302,6 +332,10 @@ class EventLoop:
         self._wake_pending = False
 
     def _finish_answers(self) -> None:
+        while self._calls_finished:
+            connection, stream_id, answer = self._calls_finished.popleft()
+            connection.running -= 1
+            self._answer_call(connection, stream_id, answer)
         while self._finished:
             connection, rest, keep_alive = self._finished.popleft()
             self.answered += 1
@@ -341,6 +375,101 @@ class EventLoop:
             connection.pending = b""
             self._next_or_wait(connection, registered=True)
 
+    # --- gRPC calls on HTTP/2 connections --------------------------------------------------------
+
+    def _session_events(self, connection: Http2Connection, events: int) -> None:
+        if events & selectors.EVENT_WRITE:
+            self._write_session(connection)
+        if events & selectors.EVENT_READ and not connection.closed:
+            self._read_session(connection)
+
+    def _read_session(self, connection: Http2Connection) -> None:
+        try:
+            data = connection.sock.recv(READ_SIZE)
+        except (BlockingIOError, InterruptedError):
+            return
+        except OSError:
+            data = b""
+        if not data:
+            self._close(connection)
+            return
+        connection.moved(time.monotonic())
+        try:
+            calls = connection.session.received(data)
+        except ProtocolError as error:
+            log.info("closing an HTTP/2 connection from %s: %s", connection.peer, error)
+            self._flush_session(connection)  # the GOAWAY that says why
+            self._close(connection)
+            return
+        for call in calls:
+            self._dispatch_call(connection, call)
+        self._flush_session(connection)
+
+    def _dispatch_call(self, connection: Http2Connection, call: Call) -> None:
+        if self.inline.quick(_call_kind(call)) and request_slots.slots.try_acquire():
+            self._run_call(connection, call)
+        else:
+            connection.running += 1
+            self.pool.submit(self._serve_call, connection, call)
+
+    def _serve_call(self, connection: Http2Connection, call: Call) -> None:
+        request_slots.slots.acquire()
+        self._run_call(connection, call)
+
+    def _run_call(self, connection: Http2Connection, call: Call) -> None:
+        """With a running slot held, like _run; the answer is framed in the loop."""
+        started = time.perf_counter()
+        try:
+            answer = self.grpc_calls.answer(call)
+        finally:
+            request_slots.slots.release()
+        self.inline.record(_call_kind(call), time.perf_counter() - started)
+        if threading.get_ident() == self._loop_thread:
+            self._answer_call(connection, call.stream_id, answer)
+            return
+        self._calls_finished.append((connection, call.stream_id, answer))
+        self._wake()
+
+    def _answer_call(self, connection: Http2Connection, stream_id: int, answer: tuple[bytes, bytes, bytes]) -> None:
+        self.answered += 1
+        if connection.closed:
+            return
+        head, message, trailers = answer
+        if message:
+            connection.session.answer(stream_id, head, message, trailers)
+        else:
+            connection.session.answer_trailers_only(stream_id, trailers)
+        if self.stopping:
+            connection.session.go_away()
+        self._flush_session(connection)
+
+    def _flush_session(self, connection: Http2Connection) -> None:
+        """Send what the session has framed; what the socket does not take waits for it."""
+        data = connection.session.take_outbox()
+        if connection.pending:
+            connection.pending += data
+            return  # the loop is waiting to write already
+        if not data:
+            return
+        rest = _send_quietly(connection.sock, data)
+        if rest is None:
+            self._close(connection)
+        elif rest:
+            connection.pending = rest
+            self.selector.modify(connection.sock, selectors.EVENT_READ | selectors.EVENT_WRITE, connection)
+        else:
+            connection.moved(time.monotonic())
+
+    def _write_session(self, connection: Http2Connection) -> None:
+        rest = _send_quietly(connection.sock, connection.pending)
+        if rest is None:
+            self._close(connection)
+            return
+        connection.pending = rest
+        connection.moved(time.monotonic())
+        if not rest:
+            self.selector.modify(connection.sock, selectors.EVENT_READ, connection)
+
     # --- deadlines -----------------------------------------------------------------------------
 
     def _sweep(self, now: float) -> None:
@@ -355,7 +484,11 @@ class EventLoop:
             elif connection.phase is not Phase.BUSY:
                 self._close(connection)
 
-    def _close(self, connection: Connection) -> None:
+    def _close(self, connection: Connection | Http2Connection) -> None:
+        if isinstance(connection, Http2Connection) and not connection.session.closed and not connection.pending:
+            connection.session.go_away()  # the client learns which of its calls were taken
+            _send_quietly(connection.sock, connection.session.take_outbox())
+        connection.closed = True
         if connection.phase is not Phase.BUSY:
             with contextlib.suppress(KeyError, ValueError):
                 self.selector.unregister(connection.sock)
@@ -368,6 +501,10 @@ class EventLoop:
 def _kind(request: Request) -> tuple:
     """What a request's time is predicted from: its method, its target, its body size's magnitude."""
     return request.method, request.target, len(request.body).bit_length()
+
+
+def _call_kind(call: Call) -> tuple:
+    return "gRPC", call.headers.get(b":path"), len(call.body).bit_length()
 
 
 def _send_quietly(sock: socket.socket, data: bytes) -> bytes | None:

@@ -101,36 +101,25 @@ def post_worker_init(worker):
     worker.wsgi.extensions["layerserve"].repository.warm_up()
     worker.log.info("worker %s warmed up its models", worker.pid)
     if _settings["GRPC_PORT"]:
-        worker.grpc_server = _start_grpc(worker)
+        _serve_grpc(worker)
     if worker.repository_poller:
         worker.repository_poller.start()  # LAYERSERVE_REPOSITORY_POLL_S: one worker at a time polls
 
 
-def _start_grpc(worker):
+def _serve_grpc(worker):
     """The Open Inference Protocol over gRPC from this worker too, on the same models, token and
-    limits: its threads start here, after the fork (they would not survive it in the master)."""
-    from service.grpc_api.server import start_grpc_server
+    limits: its event loop serves the gRPC port beside the HTTP one."""
+    from service.grpc_api.server import grpc_calls, grpc_listener
 
     parts = worker.wsgi.extensions["layerserve"]
-    server = start_grpc_server(
-        host=_settings["HOST"],
-        port=_settings["GRPC_PORT"],
-        threads=_settings["THREADS"],
+    worker.grpc_listeners = [grpc_listener(_settings["HOST"], _settings["GRPC_PORT"])]
+    worker.grpc_calls = grpc_calls(
         repository=parts.repository,
         pipeline=parts.pipeline,
         infer_timeout=_settings["INFER_TIMEOUT"],
         max_message_bytes=_settings["MAX_BODY_BYTES"],
     )
     worker.log.info("worker %s serves gRPC on %s:%s", worker.pid, _settings["HOST"], _settings["GRPC_PORT"])
-    return server
-
-
-def worker_exit(server, worker):
-    grpc_server = getattr(worker, "grpc_server", None)
-    if grpc_server is not None:
-        from service.grpc_api.server import stop_grpc_server
-
-        stop_grpc_server(grpc_server)
 
 
 def child_exit(server, worker):

@@ -32,6 +32,8 @@ class ServingWorker(Worker):
     active_requests: int | None = None  # None: every request thread runs at once
     intake_limits: IntakeLimits | None = None
     render_refusal = staticmethod(json_refusal)  # the master gives the app's error shape
+    grpc_listeners: list = []  # with grpc_calls, set after the fork when gRPC is served (gunicorn.conf.py)
+    grpc_calls = None
 
     def init_process(self):
         if self.cfg.is_ssl:
@@ -52,6 +54,8 @@ class ServingWorker(Worker):
             slot=self.connection_slot,
             signal_fd=self.PIPE[0],
             render_refusal=self.render_refusal,
+            grpc_listeners=self.grpc_listeners,
+            grpc_calls=self.grpc_calls,
         )
         try:
             self._serve(loop)

@@ -3,6 +3,8 @@ gunicorn server: health, metadata, inference (raw and typed contents), the token
 
 import json
 import shutil
+import signal
+import socket
 import time
 
 import grpc
@@ -275,6 +277,79 @@ def test_inference_past_the_time_limit_is_deadline_exceeded(tmp_path):
         error = error_of(lambda: client.infer("dense", [fp32_input("point", [[0.5, 1.0]])]))
         assert error.status() == "StatusCode.DEADLINE_EXCEEDED"
         assert "LAYERSERVE_INFER_TIMEOUT" in error.message()
+        client.close()
+    finally:
+        process.stop()
+
+
+# --- the transport: many calls on one connection, a broken connection, a graceful stop ------------
+
+
+def test_many_calls_at_once_on_one_connection_each_get_their_own_answer(server, client):
+    """One channel, one HTTP/2 connection: 64 calls in flight at once, small and batched ones
+    mixed, each answered with its own outputs."""
+    rng = np.random.default_rng(1)
+    batches = [rng.standard_normal((1 + index % MAX_BATCH, 2), dtype=np.float32) for index in range(64)]
+    expected = [http_output(server, "dense", "point", batch) for batch in batches[:8]]
+    results = [None] * len(batches)
+
+    def done(index):
+        return lambda result, error: results.__setitem__(index, error or result.as_numpy("activation1"))
+
+    for index, batch in enumerate(batches):
+        client.async_infer("dense", [fp32_input("point", batch)], done(index), headers=AUTH)
+    deadline = time.monotonic() + DEADLINE_S
+    while any(result is None for result in results) and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert all(isinstance(result, np.ndarray) for result in results), results
+    assert [r.shape[0] for r in results] == [b.shape[0] for b in batches]
+    assert all(r.tobytes() == e.tobytes() for r, e in zip(results, expected))
+
+
+@pytest.mark.parametrize(
+    "garbage",
+    [
+        b"GET /v2 HTTP/1.1\r\nHost: x\r\n\r\n",
+        b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n" + b"\x00\x00\x04\x06\x00\x00\x00\x00\x00abcd",
+    ],
+    ids=["http1", "short-ping"],
+)
+def test_a_broken_connection_is_closed_with_a_goaway_and_the_rest_go_on(server, client, garbage):
+    host, port = server.grpc_target.rsplit(":", 1)
+    with socket.create_connection((host, int(port)), timeout=5) as sock:
+        sock.sendall(garbage)
+        received = b""
+        while chunk := sock.recv(65536):
+            received += chunk
+    frame_types = []
+    offset = 0
+    while offset + 9 <= len(received):
+        length = int.from_bytes(received[offset : offset + 3], "big")
+        frame_types.append(received[offset + 3])
+        offset += 9 + length
+    assert frame_types[0] == 0x4 and frame_types[-1] == 0x7  # SETTINGS first, GOAWAY last
+    answer = client.infer("fold", [fp32_input("x", [[1, 0]])], headers=AUTH).get_response()
+    assert np.frombuffer(answer.raw_output_contents[0], dtype="<f4").tolist() == [1.0, 0.0]  # fold: ReLU(W·x)
+
+
+def test_a_graceful_stop_answers_the_calls_under_way(tmp_path):
+    """SIGTERM right after eight calls went out on one connection: each is answered, none cut off."""
+    models = shutil.copytree(ROOT / "models", tmp_path / "models")
+    grpc_port = free_port()
+    process = ServerProcess(models, workers=1, env={"LAYERSERVE_GRPC_PORT": str(grpc_port)}).start()
+    try:
+        client = wait_for_grpc(f"127.0.0.1:{grpc_port}")
+        results = []
+        for _ in range(8):
+            client.async_infer(
+                "dense", [fp32_input("point", [[0.5, 1.0]])], lambda result, error: results.append(error or result)
+            )
+        process.process.send_signal(signal.SIGTERM)
+        deadline = time.monotonic() + DEADLINE_S
+        while len(results) < 8 and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert len(results) == 8
+        assert all(not isinstance(r, Exception) for r in results), results
         client.close()
     finally:
         process.stop()

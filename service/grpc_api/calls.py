@@ -1,0 +1,142 @@
+"""gRPC's unary calls on the worker's own HTTP/2 transport (service/grpc_api/http2.py).
+
+A call's path picks the servicer's method from the handler table grpcio's generated stubs
+build; its one message comes out of gRPC's length-prefixed framing; the answer goes back as a
+header block, the framed message and trailers carrying grpc-status (and grpc-message on an
+error), or as one block of trailers alone when there is no message.
+"""
+
+import logging
+import struct
+from urllib.parse import quote
+
+import grpc
+from google.protobuf.message import DecodeError
+
+from . import grpc_predict_v2_pb2_grpc as pb_grpc
+from . import http2
+
+log = logging.getLogger(__name__)
+
+HEAD = http2.STATUS_200 + http2.literal(b"content-type", b"application/grpc")
+_PREFIX = struct.Struct(">BI")  # compressed flag, message length
+
+
+class CallAborted(Exception):
+    def __init__(self, code: grpc.StatusCode, details: str):
+        super().__init__(details)
+        self.code, self.details = code, details
+
+
+class CallContext:
+    """The part of grpc.ServicerContext a servicer uses: the call's metadata, its trailing
+    metadata, and abort."""
+
+    def __init__(self, metadata: dict[str, str]):
+        self._metadata = metadata
+        self.trailing: tuple = ()
+
+    def invocation_metadata(self) -> tuple:
+        return tuple(self._metadata.items())
+
+    def set_trailing_metadata(self, metadata) -> None:
+        self.trailing = tuple(metadata)
+
+    def abort(self, code: grpc.StatusCode, details: str):
+        raise CallAborted(code, details)
+
+
+class _HandlerTable:
+    """Stands in for a grpc.Server when the generated stubs register a servicer's methods."""
+
+    def __init__(self):
+        self.methods: dict[bytes, grpc.RpcMethodHandler] = {}
+
+    def add_generic_rpc_handlers(self, handlers) -> None:
+        pass  # the same methods come to add_registered_method_handlers by name
+
+    def add_registered_method_handlers(self, service: str, handlers: dict) -> None:
+        for name, handler in handlers.items():
+            self.methods[f"/{service}/{name}".encode()] = handler
+
+
+class GrpcCalls:
+    """What the event loop runs for each call that arrived whole: `answer(call)` gives the
+    header block, the DATA payload and the trailers (`answer` never raises)."""
+
+    def __init__(self, servicer, max_message_bytes: int):
+        table = _HandlerTable()
+        pb_grpc.add_GRPCInferenceServiceServicer_to_server(servicer, table)
+        self.methods = table.methods
+        self.max_message_bytes = max_message_bytes
+
+    def answer(self, call: http2.Call) -> tuple[bytes, bytes, bytes]:
+        context = CallContext(_metadata(call.headers))
+        try:
+            handler = self._handler(call)
+            request = handler.request_deserializer(self._message(call))
+            message = handler.response_serializer(handler.unary_unary(request, context))
+        except CallAborted as aborted:
+            return _trailers_only(aborted.code, aborted.details, context.trailing)
+        except DecodeError as error:
+            return _trailers_only(grpc.StatusCode.INVALID_ARGUMENT, f"the message does not decode: {error}", ())
+        except Exception:  # a fault of ours: logged with its traceback, answered without it
+            log.exception("gRPC call %s failed", call.headers.get(b":path", b"").decode("latin-1"))
+            return _trailers_only(grpc.StatusCode.INTERNAL, "internal error", context.trailing)
+        return HEAD, _PREFIX.pack(0, len(message)) + message, _trailers(grpc.StatusCode.OK, "", context.trailing)
+
+    def _handler(self, call: http2.Call) -> grpc.RpcMethodHandler:
+        headers = call.headers
+        if headers.get(b":method") != b"POST":
+            raise CallAborted(grpc.StatusCode.UNIMPLEMENTED, "gRPC calls are POST requests")
+        if not headers.get(b"content-type", b"").startswith(b"application/grpc"):
+            raise CallAborted(grpc.StatusCode.INVALID_ARGUMENT, "content-type is not application/grpc")
+        handler = self.methods.get(headers.get(b":path", b""))
+        if handler is None:
+            raise CallAborted(grpc.StatusCode.UNIMPLEMENTED, f"no method {_text(headers.get(b':path', b''))}")
+        return handler
+
+    def _message(self, call: http2.Call) -> bytes:
+        if call.too_large:
+            raise CallAborted(
+                grpc.StatusCode.RESOURCE_EXHAUSTED,
+                f"the request message is larger than {self.max_message_bytes:,} bytes (LAYERSERVE_MAX_BODY_BYTES)",
+            )
+        body = call.body
+        if len(body) < _PREFIX.size:
+            raise CallAborted(grpc.StatusCode.INTERNAL, "the request carries no message")
+        compressed, length = _PREFIX.unpack_from(body)
+        if compressed:
+            raise CallAborted(
+                grpc.StatusCode.UNIMPLEMENTED, "compressed messages are not accepted (grpc-encoding identity)"
+            )
+        if length != len(body) - _PREFIX.size:
+            raise CallAborted(grpc.StatusCode.INTERNAL, "a unary call carries exactly one message")
+        return bytes(memoryview(body)[_PREFIX.size :])
+
+
+def _metadata(headers: dict[bytes, bytes]) -> dict[str, str]:
+    """Custom metadata as text, the pseudo-headers and HTTP/2's own left out."""
+    return {
+        name.decode("latin-1"): value.decode("latin-1")
+        for name, value in headers.items()
+        if not name.startswith(b":") and not name.endswith(b"-bin")
+    }
+
+
+def _trailers(code: grpc.StatusCode, details: str, trailing: tuple) -> bytes:
+    block = http2.literal(b"grpc-status", str(code.value[0]).encode())
+    if details:
+        # grpc-message is percent-encoded UTF-8 (gRPC over HTTP2): printable ASCII but % stays as is
+        block += http2.literal(b"grpc-message", quote(details, safe=" !\"#$&'()*+,-./:;<=>?@[\\]^_`{|}~").encode())
+    for name, value in trailing:
+        block += http2.literal(name.encode("latin-1"), value.encode("latin-1"))
+    return block
+
+
+def _trailers_only(code: grpc.StatusCode, details: str, trailing: tuple) -> tuple[bytes, bytes, bytes]:
+    return b"", b"", HEAD + _trailers(code, details, trailing)
+
+
+def _text(raw: bytes) -> str:
+    return raw.decode("latin-1")[:200]
