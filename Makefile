@@ -89,7 +89,8 @@ format: install-dev
 # Options go through BENCH_ARGS, e.g. make bench BENCH_ARGS="--duration 3 --cases tiny".
 BENCH_ARGS ?=
 bench: install-dev
-	@command -v wrk >/dev/null || { apt-get update && apt-get install -y --no-install-recommends wrk; }
+	@{ command -v wrk && command -v h2load; } >/dev/null || \
+		{ apt-get update && apt-get install -y --no-install-recommends wrk nghttp2-client; }
 	$(BIN)/python -m bench.run $(BENCH_ARGS)
 
 # The documentation site (MkDocs, Material theme) into site/; --strict fails on broken links.

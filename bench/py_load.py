@@ -12,12 +12,14 @@ import multiprocessing
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 from .cases import CASES, INPUT_NAME, Payload
 from .wrk import WrkResult
 
 GRPC_METHOD = "/inference.GRPCInferenceService/ModelInfer"
 MAX_MESSAGE_BYTES = 64 * 1024 * 1024
+GRPC_PREFIX_BYTES = 5  # a gRPC message on the wire: compressed flag, 4-byte length, the message
 
 
 def grpc_request(model: str, case_id: str) -> bytes:
@@ -44,11 +46,13 @@ def http_request(target: str, model: str, payload: Payload) -> bytes:
 async def _grpc_loop(target: str, request: bytes, connections: int, until: float, out: dict) -> None:
     import grpc
 
-    options = [("grpc.max_receive_message_length", MAX_MESSAGE_BYTES)]
-    async with grpc.aio.insecure_channel(target, options=options) as channel:
-        call = channel.unary_unary(GRPC_METHOD)
+    # a channel per connection, each with its own connection (a local subchannel pool), as the
+    # HTTP generators open `connections` connections: one HTTP/2 connection would reach one worker
+    options = [("grpc.max_receive_message_length", MAX_MESSAGE_BYTES), ("grpc.use_local_subchannel_pool", 1)]
 
-        async def worker():
+    async def worker():
+        async with grpc.aio.insecure_channel(target, options=options) as channel:
+            call = channel.unary_unary(GRPC_METHOD)
             while (started := time.perf_counter()) < until:
                 try:
                     await call(request)
@@ -56,7 +60,7 @@ async def _grpc_loop(target: str, request: bytes, connections: int, until: float
                     out["errors"] += 1
                 out["latencies_ms"].append((time.perf_counter() - started) * 1e3)
 
-        await asyncio.gather(*(worker() for _ in range(connections)))
+    await asyncio.gather(*(worker() for _ in range(connections)))
 
 
 async def _http_loop(target: str, request: bytes, connections: int, until: float, out: dict) -> None:
@@ -145,6 +149,19 @@ def grpc_answer(server, model: str, payload: Payload) -> dict:
     return json.loads(completed.stdout)
 
 
+def grpc_wire(server, model: str, payload: Payload) -> tuple[Path, int]:
+    """The case's gRPC request framed in a file beside its HTTP body, and a good answer's framed length."""
+    path = payload.path.with_suffix(".grpc")
+    if (path, model) not in _ANSWER_BYTES:
+        command = [sys.executable, "-m", "bench.py_load", "request", model, _case_id(payload), str(path)]
+        subprocess.run(command, check=True, capture_output=True, timeout=120)
+        _ANSWER_BYTES[path, model] = grpc_answer(server, model, payload)["message_bytes"]
+    return path, _ANSWER_BYTES[path, model]
+
+
+_ANSWER_BYTES: dict[tuple[Path, str], int] = {}
+
+
 def _answer(target: str, model: str, case_id: str) -> dict:
     import grpc
     import numpy as np
@@ -154,8 +171,16 @@ def _answer(target: str, model: str, case_id: str) -> dict:
     options = [("grpc.max_receive_message_length", MAX_MESSAGE_BYTES)]
     with grpc.insecure_channel(target, options=options) as channel:
         call = channel.unary_unary(GRPC_METHOD)
-        response = pb.ModelInferResponse.FromString(call(grpc_request(model, case_id), timeout=60))
-    return {"output": np.frombuffer(response.raw_output_contents[0], dtype="<f4").tolist()}
+        message = call(grpc_request(model, case_id), timeout=60)
+    response = pb.ModelInferResponse.FromString(message)
+    output = np.frombuffer(response.raw_output_contents[0], dtype="<f4").tolist()
+    return {"output": output, "message_bytes": GRPC_PREFIX_BYTES + len(message)}
+
+
+def write_grpc_request(model: str, case_id: str, path: str) -> None:
+    """The case's ModelInferRequest framed as on the wire (h2load sends the file as it is)."""
+    message = grpc_request(model, case_id)
+    Path(path).write_bytes(b"\x00" + len(message).to_bytes(4, "big") + message)
 
 
 def _case_id(payload: Payload) -> str:
@@ -172,12 +197,13 @@ def main(argv: list[str]) -> None:
     if argv[0] == "answer":
         print(json.dumps(_answer(*argv[1:4])))
         return
+    if argv[0] == "request":
+        write_grpc_request(*argv[1:4])
+        return
     tool, target, model, case_id, body, content_type, header_length, concurrency, duration, processes = argv
     if tool == "grpc":
         request = grpc_request(model, case_id)
     else:
-        from pathlib import Path
-
         payload = Payload(Path(body), content_type, int(header_length) if header_length else None)
         request = http_request(target, model, payload)
     print(json.dumps(generate(tool, target, request, int(concurrency), float(duration), int(processes))))

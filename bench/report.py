@@ -211,17 +211,18 @@ def grpc_table(rows: list[dict]) -> str:
     lines = [
         "## gRPC against HTTP (layerserve, same server, c=16)",
         "",
-        "HTTP measured twice: with wrk, and with the Python generator that sends the gRPC requests "
-        "(bench/py_load.py, one asyncio process per thread), so the two protocols also meet with the same client cost.",
+        "Each protocol with a load generator of each kind: wrk (HTTP) and h2load (gRPC), both in C with one "
+        "request in flight per connection; and bench/py_load.py (one asyncio process per thread) for both, so "
+        "the two protocols also meet with the same client cost.",
         "",
-        "| case | HTTP body | threads | HTTP wrk req/s | p99 | HTTP py req/s | p99 | gRPC py req/s | p50 | p99 "
-        "| gRPC/HTTP py | gRPC/HTTP wrk | notes |",
-        "|---|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|---|",
+        "| case | HTTP body | threads | HTTP wrk req/s | p99 | gRPC h2load req/s | p50 | p99 | gRPC/HTTP (C) "
+        "| HTTP py req/s | p99 | gRPC py req/s | p99 | gRPC/HTTP (py) | notes |",
+        "|---|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|---|",
     ]
     for row in rows:
         cell = row["contenders"]
-        wrk, py, grpc = cell["http wrk"], cell["http py"], cell["grpc py"]
-        wrk_cells, py_cells = _outcome_cells(wrk), _outcome_cells(py)
+        wrk, h2load, py, grpc = cell["http wrk"], cell.get("grpc h2load"), cell["http py"], cell["grpc py"]
+        wrk_cells, py_cells, grpc_cells = _outcome_cells(wrk), _outcome_cells(py), _outcome_cells(grpc)
         lines.append(
             _row(
                 row["case"],
@@ -229,12 +230,14 @@ def grpc_table(rows: list[dict]) -> str:
                 row["threads"],
                 wrk_cells[0],
                 wrk_cells[2],
+                *_outcome_cells(h2load),
+                _ratio(round_ratios(h2load, wrk)),
                 py_cells[0],
                 py_cells[2],
-                *_outcome_cells(grpc),
+                grpc_cells[0],
+                grpc_cells[2],
                 _ratio(round_ratios(grpc, py)),
-                _ratio(round_ratios(grpc, wrk)),
-                _notes(http_wrk=wrk, http_py=py, grpc=grpc),
+                _notes(http_wrk=wrk, grpc_h2load=h2load, http_py=py, grpc_py=grpc),
             )
         )
     return "\n".join(lines)

@@ -29,8 +29,9 @@ from .cases import (
     write_binary_payload,
     write_json_payload,
 )
+from .h2load import run_h2load
 from .memory import exercise, tree_memory
-from .py_load import grpc_answer, py_load
+from .py_load import grpc_answer, grpc_wire, py_load
 from .servers import Server
 from .slow_clients import SIEGE_S, siege
 from .wrk import WrkResult, run_wrk
@@ -126,8 +127,8 @@ def not_measured(status: str, detail: str) -> dict:
 
 @dataclass(frozen=True)
 class Contender:
-    """Who answers, which model, what request, and the load generator: wrk, or bench/py_load.py
-    over gRPC ("grpc") or over HTTP ("http-py")."""
+    """Who answers, which model, what request, and the load generator: wrk, h2load over gRPC
+    ("grpc-h2load"), or bench/py_load.py over gRPC ("grpc") or over HTTP ("http-py")."""
 
     server: Server
     model: str
@@ -142,6 +143,9 @@ class Contender:
     def run(self, concurrency: int, duration: int, threads: int) -> WrkResult:
         if self.tool == "wrk":
             return run_wrk(self.server.infer_url(self.model), self.payload, concurrency, duration, threads)
+        if self.tool == "grpc-h2load":
+            body, message_bytes = grpc_wire(self.server, self.model, self.payload)
+            return run_h2load(self.server.grpc_target, body, message_bytes, concurrency, duration, threads)
         return py_load(self.tool, self.server, self.model, self.payload, concurrency, duration, threads)
 
 
@@ -186,7 +190,7 @@ def check_answer(contender: Contender, reference: dict[str, list[float]]) -> str
     if reason:
         return f"unavailable: {reason}"
     expected = reference[contender.server.kind][f"{contender.model}/{contender.case.id}"]
-    if contender.tool == "grpc":
+    if contender.tool.startswith("grpc"):
         answer = grpc_answer(contender.server, contender.model, contender.payload)
         return answer.get("error") or compare(expected, answer["output"])
     return check_http(contender.server.infer_url(contender.model), contender.payload, expected)
@@ -279,7 +283,9 @@ def measure_grpc(args, payloads, running: "Running", reference) -> list[dict]:
         http_payload = payloads[case.id + (".bin" if http_kind == "binary" else "")]
         for threads in thread_counts(16, args):
             contenders = {
+                # each pair compared runs back to back: A B C D, then D C B A
                 "http wrk": Contender(running.layerserve, case.model, http_payload, case),
+                "grpc h2load": Contender(running.layerserve, case.model, http_payload, case, "grpc-h2load"),
                 "http py": Contender(running.layerserve, case.model, http_payload, case, "http-py"),
                 "grpc py": Contender(running.layerserve, case.model, http_payload, case, "grpc"),
             }

@@ -27,6 +27,8 @@ def _ratios_text(ratios: list[float]) -> str:
     return ", ".join(f"{r:.2f}×" for r in ratios) or "not measured"
 
 
+# gRPC and HTTP, each pair measured with load generators of one kind: in C (h2load, wrk), in Python
+GRPC_PAIRS = (("grpc h2load", "http wrk", "h2load vs wrk"), ("grpc py", "http py", "py vs py"))
 SLOW_CLIENTS_SHARE = 0.95  # a good client's requests answered within 1 s beside the hostile sockets
 
 
@@ -55,11 +57,10 @@ def judge(results: dict) -> list[dict]:
         cell = f"wide-b1 batching on, c={row['concurrency']} -t{row['threads']}"
         verdicts.append(_verdict(goal, cell, figures or "not measured", met))
     for row in results.get("grpc", []):
-        grpc = row["contenders"]["grpc py"]
-        for http in ("http py", "http wrk"):
-            ratios = round_ratios(grpc, row["contenders"][http])
+        for grpc, http, generators in GRPC_PAIRS:
+            ratios = round_ratios(row["contenders"].get(grpc), row["contenders"][http])
             met = bool(ratios) and min(ratios) >= 1.0
-            cell = f"{row['case']} gRPC vs HTTP {row['http']} ({http.split()[1]}), c=16 -t{row['threads']}"
+            cell = f"{row['case']} gRPC vs HTTP {row['http']} ({generators}), c=16 -t{row['threads']}"
             verdicts.append(_verdict("gRPC ≥ HTTP", cell, _ratios_text(ratios), met))
     for row in results.get("slow_clients", []):
         if row["server"] == "layerserve":
