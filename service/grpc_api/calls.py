@@ -96,7 +96,7 @@ class GrpcCalls:
             raise CallAborted(grpc.StatusCode.UNIMPLEMENTED, f"no method {_text(headers.get(b':path', b''))}")
         return handler
 
-    def _message(self, call: http2.Call) -> bytes:
+    def _message(self, call: http2.Call) -> memoryview:
         if call.too_large:
             raise CallAborted(
                 grpc.StatusCode.RESOURCE_EXHAUSTED,
@@ -112,7 +112,7 @@ class GrpcCalls:
             )
         if length != len(body) - _PREFIX.size:
             raise CallAborted(grpc.StatusCode.INTERNAL, "a unary call carries exactly one message")
-        return bytes(memoryview(body)[_PREFIX.size :])
+        return memoryview(body)[_PREFIX.size :]
 
 
 def _metadata(headers: dict[bytes, bytes]) -> dict[str, str]:

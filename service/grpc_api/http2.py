@@ -48,7 +48,7 @@ class Call:
 @dataclass
 class _Sending:
     stream_id: int
-    pending: bytes  # DATA payload still to go
+    pending: bytes | memoryview  # DATA payload still to go
     trailers: bytes  # the trailers' header block, sent after the last DATA frame
 
 
@@ -305,9 +305,8 @@ class Session:
             self.closed = True
             self._frame(GOAWAY, 0, 0, struct.pack(">II", self._last_stream, code) + message.encode()[:256])
 
-    def take_outbox(self) -> bytes:
-        data = bytes(self.outbox)
-        self.outbox.clear()
+    def take_outbox(self) -> bytearray:
+        data, self.outbox = self.outbox, bytearray()
         return data
 
     def _flush_waiting(self) -> None:
@@ -316,12 +315,12 @@ class Session:
             stream_window = self._stream_windows.get(sending.stream_id)
             if stream_window is None:
                 continue  # reset meanwhile
-            pending = sending.pending
+            pending = memoryview(sending.pending)
             while pending:
                 room = min(self._send_window, stream_window, self._peer_frame_size)
                 if room <= 0:
                     break
-                chunk, pending = pending[:room], pending[room:]
+                chunk, pending = pending[:room], pending[room:]  # views: the message is copied once, into the outbox
                 self._frame(DATA, 0, sending.stream_id, chunk)
                 self._send_window -= len(chunk)
                 stream_window -= len(chunk)

@@ -11,9 +11,22 @@ export class ApiError extends Error {
   }
 }
 
-async function request(path, { method = 'GET', body } = {}) {
+// A server with LAYERSERVE_INFER_TOKEN answers inference and traces with 401 until the page
+// sends its token: the page asks for it once and keeps it for the tab's session.
+const TOKEN_KEY = 'layerserve-inference-token';
+
+function askForToken() {
+  const token = window.prompt('This server needs its inference token (LAYERSERVE_INFER_TOKEN):');
+  if (!token || !token.trim()) return false;
+  sessionStorage.setItem(TOKEN_KEY, token.trim());
+  return true;
+}
+
+async function request(path, { method = 'GET', body } = {}, retried = false) {
   const headers = { Accept: 'application/json' };
   if (body !== undefined) headers['Content-Type'] = 'application/json';
+  const token = sessionStorage.getItem(TOKEN_KEY);
+  if (token) headers.Authorization = `Bearer ${token}`;
   let response;
   try {
     response = await fetch(`../v2${path}`, {
@@ -23,6 +36,9 @@ async function request(path, { method = 'GET', body } = {}) {
     });
   } catch (error) {
     throw new ApiError(`the server could not be reached (${error.message})`, 0, null);
+  }
+  if (response.status === 401 && !retried && (sessionStorage.getItem(TOKEN_KEY) !== token || askForToken())) {
+    return request(path, { method, body }, true); // a token another request was given meanwhile, or a new one
   }
   const document = await response.json().catch(() => null);
   if (!response.ok) {
