@@ -27,6 +27,7 @@ SETTINGS_MAX_FRAME_SIZE, SETTINGS_MAX_HEADER_LIST_SIZE = 5, 6
 KNOWN_BLOCKS = 64  # decoded header blocks remembered per connection
 DEFAULT_WINDOW = 65_535
 DEFAULT_FRAME_SIZE = 16_384
+RECEIVED_FRAME_SIZE = 1 << 20  # frames a client may send: a large message in fewer of them
 MAX_WINDOW = 2**31 - 1
 _FRAME_HEAD = struct.Struct(">I B I")  # length (24 bits) and type share the first word
 
@@ -59,6 +60,7 @@ class Session:
         self.max_header_bytes = max_header_bytes
         self.outbox = bytearray()
         self.closed = False  # GOAWAY sent or received: no new streams
+        self.draining = False  # a graceful stop began: see drain()
         self._buffer = b""
         self._preface_seen = False
         self._decoder = hpack.Decoder()
@@ -78,7 +80,8 @@ class Session:
         # instead of waiting for a window that never opens
         stream_window = min(self.max_body + DEFAULT_WINDOW, MAX_WINDOW)
         settings = {SETTINGS_MAX_CONCURRENT_STREAMS: max_streams, SETTINGS_INITIAL_WINDOW_SIZE: stream_window,
-                    SETTINGS_MAX_HEADER_LIST_SIZE: max_header_bytes}  # fmt: skip
+                    SETTINGS_MAX_HEADER_LIST_SIZE: max_header_bytes,
+                    SETTINGS_MAX_FRAME_SIZE: RECEIVED_FRAME_SIZE}  # fmt: skip
         payload = b"".join(struct.pack(">HI", key, value) for key, value in settings.items())
         self._frame(SETTINGS, 0, 0, payload)
         self._connection_window = min(stream_window * 2, MAX_WINDOW)
@@ -105,7 +108,7 @@ class Session:
         while size - offset >= 9:
             word, flags, stream_id = _FRAME_HEAD.unpack_from(buffer, offset)
             length, kind = word >> 8, word & 0xFF
-            if length > DEFAULT_FRAME_SIZE:  # this side never raises SETTINGS_MAX_FRAME_SIZE
+            if length > RECEIVED_FRAME_SIZE:
                 self._fail(FRAME_SIZE_ERROR, f"a frame of {length} bytes")
             if size - offset - 9 < length:
                 break
@@ -299,6 +302,13 @@ class Session:
     def arriving(self) -> bool:
         """Whether a request is part way in: a stream without its end, or a frame cut short."""
         return bool(self._calls) or bool(self._buffer) or self._headers_block is not None
+
+    def drain(self) -> None:
+        """The first GOAWAY of a graceful stop (RFC 9113 6.8): no new streams, but the ones the
+        client sent before it reads this are still taken; go_away() later names the last one."""
+        if not self.draining and not self.closed:
+            self.draining = True
+            self._frame(GOAWAY, 0, 0, struct.pack(">II", MAX_WINDOW, NO_ERROR))
 
     def go_away(self, code: int = NO_ERROR, message: str = "") -> None:
         if not self.closed:

@@ -12,8 +12,9 @@ the answer instead of a reset.
 
 The same loop serves gRPC on its own listeners: each such connection is an HTTP/2 session
 (http2_connection.py) that stays open for reading while its calls run, many at once; a call
-whole is run like a request (in the loop if quick, else in a request thread) and its answer is
-framed into the session back in the loop, which alone touches a session.
+whole is run like a request (in the loop if quick, else in a request thread), and whichever
+thread has its answer frames it into the session and sends it, under the connection's lock. The
+loop hears from a request thread only when the socket did not take everything, or broke.
 """
 
 import contextlib
@@ -48,6 +49,7 @@ READ_SIZE = 256 * 1024
 TICK_S = 0.25  # deadlines are checked this often
 ACCEPT_PAUSE_S = 0.002  # a worker with more connections than a sibling waits this long before accepting
 FULL_PAUSE_S = 0.05  # out of file descriptors: accept again after this
+DRAIN_S = 0.5  # on a graceful stop, calls an HTTP/2 client sent before its GOAWAY are still taken this long
 _LISTENER, _WAKE, _SIGNALS = "listener", "wake", "signals"
 
 
@@ -84,7 +86,7 @@ class EventLoop:
         self.answered = 0  # requests answered, for max_requests
         self.stopping = False  # set on a graceful stop: answers close their connections
         self._finished: deque = deque()
-        self._calls_finished: deque = deque()  # (connection, stream id, answer) from request threads
+        self._sessions_to_mind: deque = deque()  # HTTP/2 connections a request thread left unsent or broken
         self._wake_r, self._wake_w = os.pipe()
         os.set_blocking(self._wake_r, False)
         os.set_blocking(self._wake_w, False)
@@ -95,6 +97,7 @@ class EventLoop:
         self._paused_until = 0.0
         self._take_next = False
         self._next_sweep = 0.0
+        self._draining_until = 0.0
         self.selector.register(self._wake_r, selectors.EVENT_READ, _WAKE)
         if signal_fd is not None:
             self.selector.register(signal_fd, selectors.EVENT_READ, _SIGNALS)
@@ -135,16 +138,27 @@ class EventLoop:
             self._sweep(now)
 
     def busy(self) -> bool:
-        """Whether a request is being gathered, run or written (a graceful stop waits for those)."""
+        """Whether a request is being gathered, run or written (a graceful stop waits for those),
+        or calls told to stop may still be on their way (DRAIN_S)."""
+        if time.monotonic() < self._draining_until:
+            return True
         return any(c.phase in (Phase.BODY, Phase.BUSY, Phase.WRITING) for c in self.connections.values())
 
     def close_idle(self) -> None:
-        """On a graceful stop: connections with no request under way are closed now; an HTTP/2
-        one is told first (GOAWAY) that it gets no new calls."""
+        """On a graceful stop: connections with no request under way are closed now. An HTTP/2
+        client is told first (GOAWAY) to start no new calls, and its connection stays open
+        DRAIN_S for the calls it sent before it heard."""
+        now = time.monotonic()
         for connection in list(self.connections.values()):
-            if isinstance(connection, Http2Connection) and not connection.session.closed:
-                connection.session.go_away()
-                self._flush_session(connection)
+            if isinstance(connection, Http2Connection):
+                if not connection.session.draining:
+                    with connection.lock:
+                        connection.session.drain()
+                        self._flush_session(connection)
+                    self._draining_until = now + DRAIN_S
+                    continue
+                if now < self._draining_until:
+                    continue
             if connection.phase in (Phase.IDLE, Phase.HEADERS, Phase.CLOSING):
                 self._close(connection)
 
@@ -218,7 +232,8 @@ class EventLoop:
         self._count()
         self.selector.register(sock, selectors.EVENT_READ, connection)
         if isinstance(connection, Http2Connection):
-            self._flush_session(connection)  # the server's SETTINGS go first
+            with connection.lock:
+                self._flush_session(connection)  # the server's SETTINGS go first
 
     def _siblings_have_fewer(self) -> bool:
         if self.table is None:
@@ -332,10 +347,12 @@ class EventLoop:
         self._wake_pending = False
 
     def _finish_answers(self) -> None:
-        while self._calls_finished:
-            connection, stream_id, answer = self._calls_finished.popleft()
-            connection.running -= 1
-            self._answer_call(connection, stream_id, answer)
+        while self._sessions_to_mind:
+            connection = self._sessions_to_mind.popleft()
+            if connection.broken:
+                self._close(connection)
+            elif connection.pending and not connection.closed:
+                self.selector.modify(connection.sock, selectors.EVENT_READ | selectors.EVENT_WRITE, connection)
         while self._finished:
             connection, rest, keep_alive = self._finished.popleft()
             self.answered += 1
@@ -394,22 +411,24 @@ class EventLoop:
             self._close(connection)
             return
         connection.moved(time.monotonic())
-        try:
-            calls = connection.session.received(data)
-        except ProtocolError as error:
-            log.info("closing an HTTP/2 connection from %s: %s", connection.peer, error)
-            self._flush_session(connection)  # the GOAWAY that says why
-            self._close(connection)
-            return
+        with connection.lock:
+            try:
+                calls = connection.session.received(data)
+            except ProtocolError as error:
+                log.info("closing an HTTP/2 connection from %s: %s", connection.peer, error)
+                self._flush_session(connection)  # the GOAWAY that says why
+                self._close(connection)
+                return
+            self._flush_session(connection)  # what the frames read ask for: acknowledgements, windows
         for call in calls:
             self._dispatch_call(connection, call)
-        self._flush_session(connection)
 
     def _dispatch_call(self, connection: Http2Connection, call: Call) -> None:
         if self.inline.quick(_call_kind(call)) and request_slots.slots.try_acquire():
             self._run_call(connection, call)
         else:
-            connection.running += 1
+            with connection.lock:
+                connection.running += 1
             self.pool.submit(self._serve_call, connection, call)
 
     def _serve_call(self, connection: Http2Connection, call: Call) -> None:
@@ -417,34 +436,30 @@ class EventLoop:
         self._run_call(connection, call)
 
     def _run_call(self, connection: Http2Connection, call: Call) -> None:
-        """With a running slot held, like _run; the answer is framed in the loop."""
+        """With a running slot held, like _run; then the answer is framed and sent from this thread."""
         started = time.perf_counter()
         try:
-            answer = self.grpc_calls.answer(call)
+            head, message, trailers = self.grpc_calls.answer(call)
         finally:
             request_slots.slots.release()
         self.inline.record(_call_kind(call), time.perf_counter() - started)
-        if threading.get_ident() == self._loop_thread:
-            self._answer_call(connection, call.stream_id, answer)
-            return
-        self._calls_finished.append((connection, call.stream_id, answer))
-        self._wake()
-
-    def _answer_call(self, connection: Http2Connection, stream_id: int, answer: tuple[bytes, bytes, bytes]) -> None:
-        self.answered += 1
-        if connection.closed:
-            return
-        head, message, trailers = answer
-        if message:
-            connection.session.answer(stream_id, head, message, trailers)
-        else:
-            connection.session.answer_trailers_only(stream_id, trailers)
-        if self.stopping:
-            connection.session.go_away()
-        self._flush_session(connection)
+        in_loop = threading.get_ident() == self._loop_thread
+        with connection.lock:
+            self.answered += 1
+            connection.running -= 0 if in_loop else 1
+            if connection.closed:
+                return
+            if message:
+                connection.session.answer(call.stream_id, head, message, trailers)
+            else:
+                connection.session.answer_trailers_only(call.stream_id, trailers)
+            if self.stopping:
+                connection.session.drain()
+            self._flush_session(connection)
 
     def _flush_session(self, connection: Http2Connection) -> None:
-        """Send what the session has framed; what the socket does not take waits for it."""
+        """Send what the session has framed (with the connection's lock held, from any thread);
+        what the socket does not take waits for the loop to write it."""
         data = connection.session.take_outbox()
         if connection.pending:
             connection.pending += data
@@ -452,23 +467,31 @@ class EventLoop:
         if not data:
             return
         rest = _send_quietly(connection.sock, data)
-        if rest is None:
-            self._close(connection)
-        elif rest:
-            connection.pending = rest
-            self.selector.modify(connection.sock, selectors.EVENT_READ | selectors.EVENT_WRITE, connection)
-        else:
+        if rest == b"":
             connection.moved(time.monotonic())
+            return
+        if rest is None:
+            connection.broken = True
+        else:
+            connection.pending = rest
+        if threading.get_ident() != self._loop_thread:
+            self._sessions_to_mind.append(connection)
+            self._wake()
+        elif connection.broken:
+            self._close(connection)
+        else:
+            self.selector.modify(connection.sock, selectors.EVENT_READ | selectors.EVENT_WRITE, connection)
 
     def _write_session(self, connection: Http2Connection) -> None:
-        rest = _send_quietly(connection.sock, connection.pending)
-        if rest is None:
-            self._close(connection)
-            return
-        connection.pending = rest
-        connection.moved(time.monotonic())
-        if not rest:
-            self.selector.modify(connection.sock, selectors.EVENT_READ, connection)
+        with connection.lock:
+            rest = _send_quietly(connection.sock, connection.pending)
+            if rest is None:
+                self._close(connection)
+                return
+            connection.pending = rest
+            connection.moved(time.monotonic())
+            if not rest:
+                self.selector.modify(connection.sock, selectors.EVENT_READ, connection)
 
     # --- deadlines -----------------------------------------------------------------------------
 
@@ -485,9 +508,12 @@ class EventLoop:
                 self._close(connection)
 
     def _close(self, connection: Connection | Http2Connection) -> None:
-        if isinstance(connection, Http2Connection) and not connection.session.closed and not connection.pending:
-            connection.session.go_away()  # the client learns which of its calls were taken
-            _send_quietly(connection.sock, connection.session.take_outbox())
+        if isinstance(connection, Http2Connection):
+            with connection.lock:
+                if not connection.session.closed and not connection.pending and not connection.broken:
+                    connection.session.go_away()  # the client learns which of its calls were taken
+                    _send_quietly(connection.sock, connection.session.take_outbox())
+                connection.closed = True  # a request thread with an answer sends nothing more
         connection.closed = True
         if connection.phase is not Phase.BUSY:
             with contextlib.suppress(KeyError, ValueError):

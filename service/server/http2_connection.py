@@ -2,6 +2,7 @@
 it stays registered for reading while its calls run, and its phase says what it waits for."""
 
 import socket
+import threading
 
 from ..grpc_api.http2 import Session
 from .connection import IntakeLimits, Phase
@@ -21,9 +22,14 @@ class Http2Connection:
             max_body_bytes=limits.max_body_bytes + 5,  # gRPC's length prefix comes on top of the message
             max_header_bytes=limits.max_header_bytes,
         )
+        # The loop and the request threads with answers share the session: each holds this lock
+        # while it touches the session, `pending` or `running`, and while it sends (sends do not
+        # block), so the frames of one stream leave in order.
+        self.lock = threading.RLock()
         self.pending = b""  # bytes the socket did not take yet
-        self.running = 0  # calls handed to a request thread, their answers not back yet
+        self.running = 0  # calls handed to a request thread, their answers not sent yet
         self.closed = False
+        self.broken = False  # a send failed: the loop closes the connection
         self.idle_since = now  # when the last call ended (or the connection opened)
         self.progress = now  # when bytes last moved either way
 

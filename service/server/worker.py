@@ -83,9 +83,10 @@ class ServingWorker(Worker):
         graceful timeout), then leave."""
         loop.stopping = True
         deadline = time.monotonic() + self.cfg.graceful_timeout
+        loop.close_idle()
         while loop.busy() and time.monotonic() < deadline:
-            loop.close_idle()
             loop.run_once(0.1, accepting=False)
+            loop.close_idle()
             self.notify()
         loop.close_idle()
 

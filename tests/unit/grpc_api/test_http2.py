@@ -180,3 +180,18 @@ def test_a_repeated_header_block_is_decoded_once_until_the_table_changes():
 def test_answer_header_blocks_decode_as_written():
     block = http2.STATUS_200 + http2.literal(b"grpc-message", b"x" * 300) + http2.status(415)
     assert hpack.Decoder().decode(block) == [(":status", "200"), ("grpc-message", "x" * 300), (":status", "415")]
+
+
+def test_a_graceful_stop_takes_the_calls_already_sent_then_names_the_last():
+    client = Client()
+    client.read()
+    client.session.drain()
+    ((kind, _, _, payload),) = client.read()
+    assert kind == http2.GOAWAY and struct.unpack(">II", payload) == (2**31 - 1, http2.NO_ERROR)
+    (call,) = client.send(client.request(1, b"sent before the client read the GOAWAY"))
+    assert call.stream_id == 1
+    client.session.go_away()
+    ((kind, _, _, payload),) = client.read()
+    assert kind == http2.GOAWAY and struct.unpack(">II", payload) == (1, http2.NO_ERROR)
+    client.send(client.request(3, b"after"))
+    assert client.read() == [(http2.RST_STREAM, 0, 3, struct.pack(">I", http2.REFUSED_STREAM))]
