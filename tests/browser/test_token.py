@@ -4,11 +4,11 @@ it with every request, and a refused token leaves the server's own message on th
 import shutil
 
 import pytest
-from playwright.sync_api import expect, sync_playwright
+from playwright.sync_api import expect
 
 from tests.integration.conftest import ROOT, ServerProcess
 
-from .conftest import CHROMIUM, CHROMIUM_ARGS, VIEW_TIMEOUT_MS
+from .conftest import VIEW_TIMEOUT_MS
 
 pytestmark = pytest.mark.integration
 
@@ -25,13 +25,12 @@ def server_url(tmp_path_factory):
 
 
 @pytest.fixture
-def page():
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        page = browser.new_page()
-        page.set_default_timeout(VIEW_TIMEOUT_MS)
-        yield page
-        browser.close()
+def page(session_page):
+    """A page of its own (its own session storage) in the session's browser."""
+    context = session_page[0].context.browser.new_context()
+    context.set_default_timeout(VIEW_TIMEOUT_MS)
+    yield context.new_page()
+    context.close()
 
 
 def open_fold(page, server_url: str, answer: str | None) -> list[str]:
