@@ -89,7 +89,10 @@ class GrpcCalls:
         headers = call.headers
         if headers.get(b":method") != b"POST":
             raise CallAborted(grpc.StatusCode.UNIMPLEMENTED, "gRPC calls are POST requests")
-        if not headers.get(b"content-type", b"").startswith(b"application/grpc"):
+        content_type = headers.get(b"content-type", b"")
+        if content_type != b"application/grpc" and not content_type.startswith(
+            (b"application/grpc+", b"application/grpc;")
+        ):
             raise CallAborted(grpc.StatusCode.INVALID_ARGUMENT, "content-type is not application/grpc")
         handler = self.methods.get(headers.get(b":path", b""))
         if handler is None:

@@ -49,6 +49,7 @@ READ_SIZE = 256 * 1024
 TICK_S = 0.25  # deadlines are checked this often
 ACCEPT_PAUSE_S = 0.002  # a worker with more connections than a sibling waits this long before accepting
 FULL_PAUSE_S = 0.05  # out of file descriptors: accept again after this
+MAX_PENDING_BYTES = 4 << 20  # an HTTP/2 connection with this much unsent is not read until it drains
 DRAIN_S = 0.5  # on a graceful stop, calls an HTTP/2 client sent before its GOAWAY are still taken this long
 _LISTENER, _WAKE, _SIGNALS = "listener", "wake", "signals"
 
@@ -151,7 +152,7 @@ class EventLoop:
         now = time.monotonic()
         for connection in list(self.connections.values()):
             if isinstance(connection, Http2Connection):
-                if not connection.session.draining:
+                if not connection.session.draining:  # (a client's own GOAWAY counts as drained)
                     with connection.lock:
                         connection.session.drain()
                         self._flush_session(connection)
@@ -349,10 +350,11 @@ class EventLoop:
     def _finish_answers(self) -> None:
         while self._sessions_to_mind:
             connection = self._sessions_to_mind.popleft()
-            if connection.broken:
-                self._close(connection)
-            elif connection.pending and not connection.closed:
-                self.selector.modify(connection.sock, selectors.EVENT_READ | selectors.EVENT_WRITE, connection)
+            with connection.lock:
+                if connection.broken:
+                    self._close(connection)
+                else:
+                    self._watch_session(connection)
         while self._finished:
             connection, rest, keep_alive = self._finished.popleft()
             self.answered += 1
@@ -410,7 +412,7 @@ class EventLoop:
         if not data:
             self._close(connection)
             return
-        connection.moved(time.monotonic())
+        connection.read(time.monotonic())
         with connection.lock:
             try:
                 calls = connection.session.received(data)
@@ -422,6 +424,7 @@ class EventLoop:
             self._flush_session(connection)  # what the frames read ask for: acknowledgements, windows
         for call in calls:
             self._dispatch_call(connection, call)
+        self._watch_session(connection)
 
     def _dispatch_call(self, connection: Http2Connection, call: Call) -> None:
         if self.inline.quick(_call_kind(call)) and request_slots.slots.try_acquire():
@@ -432,6 +435,11 @@ class EventLoop:
             self.pool.submit(self._serve_call, connection, call)
 
     def _serve_call(self, connection: Http2Connection, call: Call) -> None:
+        with connection.lock:
+            gone = connection.closed or connection.session.is_reset(call.stream_id)
+        if gone:  # the client gave up while the call waited for a thread: it is not run
+            self._answer_call(connection, call.stream_id, (b"", b"", b""), in_loop=False)
+            return
         request_slots.slots.acquire()
         self._run_call(connection, call)
 
@@ -444,15 +452,19 @@ class EventLoop:
             request_slots.slots.release()
         self.inline.record(_call_kind(call), time.perf_counter() - started)
         in_loop = threading.get_ident() == self._loop_thread
+        self._answer_call(connection, call.stream_id, (head, message, trailers), in_loop)
+
+    def _answer_call(self, connection: Http2Connection, stream_id: int, answer: tuple, in_loop: bool) -> None:
+        head, message, trailers = answer
         with connection.lock:
             self.answered += 1
             connection.running -= 0 if in_loop else 1
             if connection.closed:
                 return
             if message:
-                connection.session.answer(call.stream_id, head, message, trailers)
+                connection.session.answer(stream_id, head, message, trailers)
             else:
-                connection.session.answer_trailers_only(call.stream_id, trailers)
+                connection.session.answer_trailers_only(stream_id, trailers)
             if self.stopping:
                 connection.session.drain()
             self._flush_session(connection)
@@ -462,25 +474,43 @@ class EventLoop:
         what the socket does not take waits for the loop to write it."""
         data = connection.session.take_outbox()
         if connection.pending:
+            was = len(connection.pending)
             connection.pending += data
+            if was <= MAX_PENDING_BYTES < len(connection.pending):
+                self._mind(connection)  # past the cap: the loop stops reading it
             return  # the loop is waiting to write already
         if not data:
             return
         rest = _send_quietly(connection.sock, data)
         if rest == b"":
-            connection.moved(time.monotonic())
+            connection.wrote(time.monotonic())
             return
         if rest is None:
             connection.broken = True
         else:
             connection.pending = rest
+        self._mind(connection)
+
+    def _mind(self, connection: Http2Connection) -> None:
+        """A connection left with bytes to write, or broken: the loop sees to it."""
         if threading.get_ident() != self._loop_thread:
             self._sessions_to_mind.append(connection)
             self._wake()
         elif connection.broken:
             self._close(connection)
         else:
-            self.selector.modify(connection.sock, selectors.EVENT_READ | selectors.EVENT_WRITE, connection)
+            self._watch_session(connection)
+
+    def _watch_session(self, connection: Http2Connection) -> None:
+        """Write while bytes wait; read unless so many wait that the client is not taking them
+        (a flood of pings, say, or answers it never reads): then it is read again once it has."""
+        if connection.closed:
+            return
+        events = selectors.EVENT_WRITE if connection.pending else 0
+        if len(connection.pending) <= MAX_PENDING_BYTES:
+            events |= selectors.EVENT_READ
+        if self.selector.get_key(connection.sock).events != events:
+            self.selector.modify(connection.sock, events, connection)
 
     def _write_session(self, connection: Http2Connection) -> None:
         with connection.lock:
@@ -489,9 +519,8 @@ class EventLoop:
                 self._close(connection)
                 return
             connection.pending = rest
-            connection.moved(time.monotonic())
-            if not rest:
-                self.selector.modify(connection.sock, selectors.EVENT_READ, connection)
+            connection.wrote(time.monotonic())
+            self._watch_session(connection)
 
     # --- deadlines -----------------------------------------------------------------------------
 
@@ -508,6 +537,9 @@ class EventLoop:
                 self._close(connection)
 
     def _close(self, connection: Connection | Http2Connection) -> None:
+        if self.connections.get(connection.fd) is not connection:
+            connection.closed = True
+            return  # closed already (its descriptor may be another connection's by now)
         if isinstance(connection, Http2Connection):
             with connection.lock:
                 if not connection.session.closed and not connection.pending and not connection.broken:

@@ -30,8 +30,8 @@ class Http2Connection:
         self.running = 0  # calls handed to a request thread, their answers not sent yet
         self.closed = False
         self.broken = False  # a send failed: the loop closes the connection
-        self.idle_since = now  # when the last call ended (or the connection opened)
-        self.progress = now  # when bytes last moved either way
+        self.idle_since = now  # when the connection last moved with no call open
+        self.sent = now  # when bytes last left
 
     @property
     def phase(self) -> Phase:
@@ -46,14 +46,21 @@ class Http2Connection:
         phase = self.phase
         if phase is Phase.IDLE:
             return self.idle_since + IDLE_S
+        if phase is Phase.BODY:  # from the oldest request still arriving, whatever else moves
+            since = self.session.arriving_since()
+            return (self.sent if since is None else since) + self.limits.body_timeout
         if self.running:
             return float("inf")  # the calls' own time limit applies (LAYERSERVE_INFER_TIMEOUT)
-        return self.progress + self.limits.body_timeout  # a request arriving, or an answer leaving, too slowly
+        return self.sent + self.limits.body_timeout  # answers the client does not take
 
     def gathering(self) -> bool:
         return False  # a call is never refused mid-request with 408: a connection too slow is closed
 
-    def moved(self, now: float) -> None:
-        self.progress = now
+    def read(self, now: float) -> None:
+        if not self.session.open_streams and not self.running:
+            self.idle_since = now
+
+    def wrote(self, now: float) -> None:
+        self.sent = now
         if not self.session.open_streams and not self.running:
             self.idle_since = now

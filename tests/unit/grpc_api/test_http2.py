@@ -59,7 +59,7 @@ def test_the_server_speaks_first_with_its_settings_and_acknowledges_the_clients(
     settings = dict(struct.unpack_from(">HI", sent[0][3], offset) for offset in range(0, len(sent[0][3]), 6))
     assert sent[0][0] == http2.SETTINGS
     assert settings[http2.SETTINGS_MAX_CONCURRENT_STREAMS] == 4
-    assert settings[http2.SETTINGS_INITIAL_WINDOW_SIZE] > 1000  # a body past the limit can still arrive
+    assert settings[http2.SETTINGS_INITIAL_WINDOW_SIZE] == http2.STREAM_WINDOW
     assert sent[1][0] == http2.WINDOW_UPDATE and sent[1][2] == 0
     assert (sent[2][0], sent[2][1]) == (http2.SETTINGS, http2.ACK)
 
@@ -94,10 +94,71 @@ def test_a_ping_is_answered_with_its_payload():
     assert client.read() == [(http2.PING, http2.ACK, 0, b"12345678")]
 
 
-def test_a_body_past_the_limit_is_marked_and_dropped():
+def test_a_body_past_the_limit_ends_the_call_at_once_and_the_answer_stops_the_upload():
     client = Client()
-    (call,) = client.send(client.request(1, b"x" * 1001))
+    client.send(frame(http2.HEADERS, http2.END_HEADERS, 1, client.encoder.encode(REQUEST_HEADERS)))
+    (call,) = client.send(frame(http2.DATA, 0, 1, b"x" * 1001))  # not the end of the stream
     assert call.too_large and not call.body
+    assert client.send(frame(http2.DATA, http2.END_STREAM, 1, b"the rest")) == []  # dropped
+    client.read()
+    client.session.answer_trailers_only(1, http2.literal(b"grpc-status", b"8"))
+    assert [(kind, payload) for kind, _, _, payload in client.read()][-1] == (
+        http2.RST_STREAM,
+        struct.pack(">I", http2.NO_ERROR),
+    )
+
+
+def test_windows_are_given_back_as_bodies_grow():
+    client = Client(http2.Session(max_streams=4, max_body_bytes=1 << 30, max_header_bytes=4096))
+    client.send(frame(http2.HEADERS, http2.END_HEADERS, 1, client.encoder.encode(REQUEST_HEADERS)))
+    client.read()
+    chunk = b"x" * http2.RECEIVED_FRAME_SIZE
+    for _ in range(3 * http2.STREAM_WINDOW // len(chunk)):  # three windows' worth on one stream
+        client.send(frame(http2.DATA, 0, 1, chunk))
+    updates = [(stream_id, payload) for kind, _, stream_id, payload in client.read() if kind == http2.WINDOW_UPDATE]
+    given = sum(struct.unpack(">I", payload)[0] for stream_id, payload in updates if stream_id == 1)
+    assert given >= 2 * http2.STREAM_WINDOW
+
+
+def test_bodies_arriving_side_by_side_past_the_limit_refuse_the_newest():
+    client = Client()  # max_body_bytes=1000
+    for stream_id in (1, 3):
+        client.send(frame(http2.HEADERS, http2.END_HEADERS, stream_id, client.encoder.encode(REQUEST_HEADERS)))
+    client.send(frame(http2.DATA, 0, 1, b"a" * 600))
+    client.read()
+    client.send(frame(http2.DATA, 0, 3, b"b" * 600))
+    assert client.read() == [(http2.RST_STREAM, 0, 3, struct.pack(">I", http2.REFUSED_STREAM))]
+    (call,) = client.send(frame(http2.DATA, http2.END_STREAM, 1, b"a" * 100))
+    assert len(call.body) == 700
+
+
+def test_a_call_reset_while_it_runs_still_counts_and_its_answer_goes_nowhere():
+    client = Client()  # max_streams=4
+    for stream_id in (1, 3, 5, 7):
+        client.send(client.request(stream_id, b"q"))
+        client.send(frame(http2.RST_STREAM, 0, stream_id, struct.pack(">I", 8)))
+        assert client.session.is_reset(stream_id)
+    client.read()
+    client.send(client.request(9, b"q"))  # four calls still run: a fifth is refused
+    assert client.read() == [(http2.RST_STREAM, 0, 9, struct.pack(">I", http2.REFUSED_STREAM))]
+    client.session.answer(1, http2.STATUS_200, b"message", b"")
+    assert client.read() == [] and client.session.open_streams == 3
+
+
+def test_a_window_update_of_zero_is_a_protocol_error():
+    client = Client()
+    with pytest.raises(http2.ProtocolError):
+        client.send(frame(http2.WINDOW_UPDATE, 0, 0, struct.pack(">I", 0)))
+
+
+def test_a_client_that_shrinks_its_header_table_hears_so_in_the_next_block():
+    client = Client(settings=struct.pack(">HI", http2.SETTINGS_HEADER_TABLE_SIZE, 0))
+    client.send(client.request(1, b"q"))
+    client.read()
+    client.session.answer_trailers_only(1, http2.STATUS_200 + http2.literal(b"grpc-status", b"0"))
+    ((_, _, _, block),) = client.read()
+    assert block[:1] == b"\x20"
+    assert client.decoder.decode(block) == [(":status", "200"), ("grpc-status", "0")]
 
 
 def test_an_answer_waits_for_the_clients_window_and_fits_its_frame_size():
