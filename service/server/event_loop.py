@@ -248,16 +248,22 @@ class EventLoop:
 
     # --- gathering -----------------------------------------------------------------------------
 
-    def _read(self, connection: Connection) -> None:
+    def _receive(self, connection: Connection | Http2Connection) -> bytes | None:
+        """What the socket has (None: nothing yet, or the client is gone and the connection closed)."""
         try:
             data = connection.sock.recv(READ_SIZE)
         except (BlockingIOError, InterruptedError):
-            return
+            return None
         except OSError:
-            self._close(connection)
-            return
+            data = b""
         if not data:
             self._close(connection)
+            return None
+        return data
+
+    def _read(self, connection: Connection) -> None:
+        data = self._receive(connection)
+        if data is None:
             return
         if connection.phase is Phase.CLOSING:
             connection.dropped += len(data)
@@ -403,14 +409,8 @@ class EventLoop:
             self._read_session(connection)
 
     def _read_session(self, connection: Http2Connection) -> None:
-        try:
-            data = connection.sock.recv(READ_SIZE)
-        except (BlockingIOError, InterruptedError):
-            return
-        except OSError:
-            data = b""
-        if not data:
-            self._close(connection)
+        data = self._receive(connection)
+        if data is None:
             return
         connection.read(time.monotonic())
         with connection.lock:
@@ -458,7 +458,8 @@ class EventLoop:
         head, message, trailers = answer
         with connection.lock:
             self.answered += 1
-            connection.running -= 0 if in_loop else 1
+            if not in_loop:
+                connection.running -= 1
             if connection.closed:
                 return
             if message:
@@ -509,7 +510,8 @@ class EventLoop:
         events = selectors.EVENT_WRITE if connection.pending else 0
         if len(connection.pending) <= MAX_PENDING_BYTES:
             events |= selectors.EVENT_READ
-        if self.selector.get_key(connection.sock).events != events:
+        if connection.events != events:
+            connection.events = events
             self.selector.modify(connection.sock, events, connection)
 
     def _write_session(self, connection: Http2Connection) -> None:

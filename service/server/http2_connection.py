@@ -1,6 +1,7 @@
 """One HTTP/2 connection (gRPC) as the event loop sees it: many calls at once on one socket, so
 it stays registered for reading while its calls run, and its phase says what it waits for."""
 
+import selectors
 import socket
 import threading
 
@@ -30,6 +31,7 @@ class Http2Connection:
         self.running = 0  # calls handed to a request thread, their answers not sent yet
         self.closed = False
         self.broken = False  # a send failed: the loop closes the connection
+        self.events = selectors.EVENT_READ  # what the loop's selector watches it for
         self.idle_since = now  # when the connection last moved with no call open
         self.sent = now  # when bytes last left
 
