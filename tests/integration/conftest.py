@@ -76,15 +76,17 @@ class ServerProcess:
                 ready = False
             # ready answers from the first worker up; tests that count workers need all of them
             # forked and warmed up (a worker still warming up leaves its connections to the others)
-            if ready and len(psutil.Process(self.process.pid).children()) == self.workers and self._all_warm():
+            if ready and self.every_worker_warm():
                 return
             time.sleep(0.1)
         log = self.stop()
         raise RuntimeError(f"server not ready within {STARTUP_DEADLINE}s:\n{log}")
 
-    def _all_warm(self) -> bool:
+    def every_worker_warm(self) -> bool:
+        """Whether each of the workers running now (a replacement for a killed one too) has warmed up."""
+        pids = {str(child.pid) for child in psutil.Process(self.process.pid).children()}
         warm = set(re.findall(r"worker (\d+) warmed up its models", self.log()))
-        return len(warm) >= self.workers
+        return len(pids) == self.workers and pids <= warm
 
     def stop(self) -> str:
         """SIGTERM, wait for the graceful exit, and return everything the server logged."""

@@ -67,5 +67,8 @@ def test_another_worker_polls_when_the_polling_one_dies(polled):
         assert time.monotonic() < deadline, "no other worker took over the polling"
         time.sleep(0.05)
     assert polling_workers(server)[-1] != poller
+    while not server.every_worker_warm():  # the killed worker's replacement, before it is asked
+        assert time.monotonic() < deadline, "the killed worker was not replaced"
+        time.sleep(0.05)
     replace_scaled(models, 4.0, 2)
     wait_until_every_worker_serves(server, 4.0, "after-takeover")
