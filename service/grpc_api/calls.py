@@ -15,10 +15,12 @@ from google.protobuf.message import DecodeError
 
 from . import grpc_predict_v2_pb2_grpc as pb_grpc
 from . import http2
+from .messages import EncodedAnswer
 
 log = logging.getLogger(__name__)
 
 HEAD = http2.STATUS_200 + http2.literal(b"content-type", b"application/grpc")
+_STATUS = {code: http2.literal(b"grpc-status", str(code.value[0]).encode()) for code in grpc.StatusCode}
 _PREFIX = struct.Struct(">BI")  # compressed flag, message length
 
 
@@ -29,15 +31,19 @@ class CallAborted(Exception):
 
 
 class CallContext:
-    """The part of grpc.ServicerContext a servicer uses: the call's metadata, its trailing
-    metadata, and abort."""
+    """What a servicer uses of its call, as grpc.ServicerContext has it: the call's metadata
+    (by key), its trailing metadata, and abort."""
 
-    def __init__(self, metadata: dict[str, str]):
-        self._metadata = metadata
+    def __init__(self, headers: dict[bytes, bytes]):
+        self._headers = headers
         self.trailing: tuple = ()
 
-    def invocation_metadata(self) -> tuple:
-        return tuple(self._metadata.items())
+    def metadata_value(self, key: str) -> str | None:
+        """One custom metadata value by its (lowercase) key; pseudo-headers and binary (-bin)
+        metadata are not among them."""
+        name = key.encode("latin-1")
+        value = self._headers.get(name)
+        return value.decode("latin-1") if value is not None and _is_metadata(name) else None
 
     def set_trailing_metadata(self, metadata) -> None:
         self.trailing = tuple(metadata)
@@ -71,11 +77,16 @@ class GrpcCalls:
         self.max_message_bytes = max_message_bytes
 
     def answer(self, call: http2.Call) -> tuple[bytes, bytes, bytes]:
-        context = CallContext(_metadata(call.headers))
+        context = CallContext(call.headers)
         try:
             handler = self._handler(call)
             request = handler.request_deserializer(self._message(call))
-            message = handler.response_serializer(handler.unary_unary(request, context))
+            answer = handler.unary_unary(request, context)
+            if isinstance(answer, EncodedAnswer):
+                message = b"".join([_PREFIX.pack(0, answer.size), *answer.parts])
+            else:
+                encoded = handler.response_serializer(answer)
+                message = _PREFIX.pack(0, len(encoded)) + encoded
         except CallAborted as aborted:
             return _trailers_only(aborted.code, aborted.details, context.trailing)
         except DecodeError as error:
@@ -83,7 +94,7 @@ class GrpcCalls:
         except Exception:  # a fault of ours: logged with its traceback, answered without it
             log.exception("gRPC call %s failed", call.headers.get(b":path", b"").decode("latin-1"))
             return _trailers_only(grpc.StatusCode.INTERNAL, "internal error", context.trailing)
-        return HEAD, _PREFIX.pack(0, len(message)) + message, _trailers(grpc.StatusCode.OK, "", context.trailing)
+        return HEAD, message, _trailers(grpc.StatusCode.OK, "", context.trailing)
 
     def _handler(self, call: http2.Call) -> grpc.RpcMethodHandler:
         headers = call.headers
@@ -118,17 +129,12 @@ class GrpcCalls:
         return memoryview(body)[_PREFIX.size :]
 
 
-def _metadata(headers: dict[bytes, bytes]) -> dict[str, str]:
-    """Custom metadata as text, the pseudo-headers and HTTP/2's own left out."""
-    return {
-        name.decode("latin-1"): value.decode("latin-1")
-        for name, value in headers.items()
-        if not name.startswith(b":") and not name.endswith(b"-bin")
-    }
+def _is_metadata(name: bytes) -> bool:
+    return not name.startswith(b":") and not name.endswith(b"-bin")
 
 
 def _trailers(code: grpc.StatusCode, details: str, trailing: tuple) -> bytes:
-    block = http2.literal(b"grpc-status", str(code.value[0]).encode())
+    block = _STATUS[code]
     if details:
         # grpc-message is percent-encoded UTF-8 (gRPC over HTTP2): printable ASCII but % stays as is
         block += http2.literal(b"grpc-message", quote(details, safe=" !\"#$&'()*+,-./:;<=>?@[\\]^_`{|}~").encode())

@@ -337,12 +337,19 @@ class Session:
         if not self._answering(stream_id):
             return
         self._frame(HEADERS, END_HEADERS, stream_id, self._block(head))
-        if message:
-            self._waiting.append(_Sending(stream_id, message, trailers))
-            self._flush_waiting(stream_id)
-        else:
+        if not message:
             self._frame(HEADERS, END_HEADERS | END_STREAM, stream_id, self._block(trailers))
             self._forget(stream_id)
+        elif not self._waiting and len(message) <= min(
+            self._send_window, self._stream_windows[stream_id], self._peer_frame_size
+        ):  # the usual answer: one DATA frame, then the trailers
+            self._frame(DATA, 0, stream_id, message)
+            self._send_window -= len(message)
+            self._frame(HEADERS, END_HEADERS | END_STREAM, stream_id, self._block(trailers))
+            self._forget(stream_id)
+        else:
+            self._waiting.append(_Sending(stream_id, message, trailers))
+            self._flush_waiting(stream_id)
 
     def answer_trailers_only(self, stream_id: int, block: bytes) -> None:
         if self._answering(stream_id):

@@ -3,12 +3,18 @@
 A request is turned into the document the HTTP API decodes (runtime/inference.py), so both
 protocols check inputs, shapes, datatypes and outputs in one place: raw_input_contents become
 the binary part of the binary tensor extension, typed contents become the JSON `data` lists.
+
+An answer with raw outputs is encoded as the message without them, followed by one
+raw_output_contents field per output written straight from its array: protobuf parses
+concatenated encodings as one message, repeated fields appended. The arrays' bytes are copied
+once, into the answer, not four times (tobytes, the message, its encoding, gRPC's framing).
 """
 
 import numpy as np
 
 from ..errors import BadRequest, clip
 from . import grpc_predict_v2_pb2 as pb
+from .wire import length_delimited_key, varint
 
 # The InferTensorContents field of each protocol datatype the service serves.
 CONTENTS_FIELD = {"FP32": "fp32_contents", "FP64": "fp64_contents", "INT32": "int_contents", "INT64": "int64_contents"}
@@ -16,7 +22,7 @@ CONTENTS_FIELD = {"FP32": "fp32_contents", "FP64": "fp64_contents", "INT32": "in
 
 def request_document(request: pb.ModelInferRequest) -> tuple[dict, memoryview | None]:
     """The request as an Open Inference Protocol document and, for raw contents, its binary part."""
-    raw = request.raw_input_contents
+    raw = list(request.raw_input_contents)  # each read of a bytes field copies it
     if raw and len(raw) != len(request.inputs):
         raise BadRequest(
             f"raw_input_contents has {len(raw)} entries for {len(request.inputs)} inputs; give one per input, or none"
@@ -27,7 +33,7 @@ def request_document(request: pb.ModelInferRequest) -> tuple[dict, memoryview | 
         document["outputs"] = [{"name": output.name} for output in request.outputs]
     if request.id:
         document["id"] = request.id
-    return document, memoryview(b"".join(raw)) if raw else None
+    return document, memoryview(raw[0] if len(raw) == 1 else b"".join(raw)) if raw else None
 
 
 def _input(index: int, tensor, raw: bytes | None) -> dict:
@@ -50,17 +56,32 @@ def _input(index: int, tensor, raw: bytes | None) -> dict:
     return document
 
 
-def response(document: dict, raw: bool) -> pb.ModelInferResponse:
+class EncodedAnswer:
+    """A message already encoded, in parts (joined once, behind gRPC's length prefix)."""
+
+    def __init__(self, parts: list):
+        self.parts = parts
+        self.size = sum(memoryview(part).nbytes for part in parts)
+
+
+RAW_OUTPUT_CONTENTS_KEY = length_delimited_key(pb.ModelInferResponse.RAW_OUTPUT_CONTENTS_FIELD_NUMBER)
+
+
+def response(document: dict, raw: bool) -> pb.ModelInferResponse | EncodedAnswer:
     """The data plane's response document (outputs as arrays) as a ModelInferResponse, its outputs
     in raw_output_contents (little-endian) or, when the request used typed contents, in contents."""
     answer = pb.ModelInferResponse(model_name=document["model_name"], model_version=document["model_version"])
     if "id" in document:
         answer.id = document["id"]
+    raw_parts = []
     for output in document["outputs"]:
         data = output["data"]
         tensor = answer.outputs.add(name=output["name"], datatype=output["datatype"], shape=output["shape"])
         if raw:
-            answer.raw_output_contents.append(np.ascontiguousarray(data, dtype=data.dtype.newbyteorder("<")).tobytes())
+            contents = np.ascontiguousarray(data, dtype=data.dtype.newbyteorder("<")).reshape(-1).view(np.uint8)
+            raw_parts += [RAW_OUTPUT_CONTENTS_KEY, varint(contents.nbytes), contents]
         else:
             getattr(tensor.contents, CONTENTS_FIELD[output["datatype"]]).extend(data.tolist())
-    return answer
+    if not raw:
+        return answer
+    return EncodedAnswer([answer.SerializeToString(), *raw_parts])

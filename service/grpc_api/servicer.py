@@ -83,15 +83,14 @@ class InferenceServicer(pb_grpc.GRPCInferenceServiceServicer):
         )
 
     def ModelInfer(self, request, context):
-        metadata = dict(context.invocation_metadata())
-        exchange = self.pipeline.begin("POST", INFER_PATH, metadata.get(REQUEST_ID_KEY))
+        exchange = self.pipeline.begin("POST", INFER_PATH, context.metadata_value(REQUEST_ID_KEY))
         exchange.protocol = "grpc"
         exchange.details.update(model=request.model_name, version=request.model_version or None)
         context.set_trailing_metadata(((REQUEST_ID_KEY, exchange.request_id),))
         deadline = Deadline.after(self.infer_timeout)
         status = 200
         try:
-            self.pipeline.check_inference_token(metadata.get("authorization"))
+            self.pipeline.check_inference_token(context.metadata_value("authorization"))
             return self._infer(request, exchange.details, deadline)
         except Exception as error:  # noqa: BLE001 (the pipeline logs what is not a ServiceError)
             answer = self.pipeline.answer_error(exchange, error)

@@ -82,12 +82,24 @@ def fp32_input(name: str, values) -> triton.InferInput:
 
 
 def http_output(server, model: str, name: str, values) -> np.ndarray:
-    array = np.asarray(values, dtype=np.float32)
-    body = {"inputs": [{"name": name, "shape": list(array.shape), "datatype": "FP32", "data": array.ravel().tolist()}]}
+    return next(iter(http_outputs(server, model, {name: values}).values()))
+
+
+def http_outputs(server, model: str, inputs: dict) -> dict[str, np.ndarray]:
+    """The HTTP JSON answer's outputs, by name, in the order given."""
+    arrays = {name: np.asarray(values, dtype=np.float32) for name, values in inputs.items()}
+    body = {
+        "inputs": [
+            {"name": name, "shape": list(array.shape), "datatype": "FP32", "data": array.ravel().tolist()}
+            for name, array in arrays.items()
+        ]
+    }
     response = requests.post(f"{server.url}/v2/models/{model}/infer", json=body, headers=AUTH, timeout=10)
     response.raise_for_status()
-    output = response.json()["outputs"][0]
-    return np.asarray(output["data"], dtype=np.float32).reshape(output["shape"])
+    return {
+        output["name"]: np.asarray(output["data"], dtype=np.float32).reshape(output["shape"])
+        for output in response.json()["outputs"]
+    }
 
 
 def error_of(call) -> InferenceServerException:
@@ -157,6 +169,33 @@ def test_wide_raw_contents_round_trip(server, client):
     answer = client.infer("dense", [fp32_input("point", batch)], headers=AUTH).as_numpy("activation1")
     assert answer.shape == (MAX_BATCH, 3)
     assert answer.tobytes() == http_output(server, "dense", "point", batch).tobytes()
+
+
+def test_each_output_comes_back_in_its_own_raw_contents_in_order(server, client):
+    batch = [[1, 2, 3, 4], [0.5, -1, 2, 8]]
+    response = client.infer("norms", [fp32_input("x", batch)], headers=AUTH)
+    expected = http_outputs(server, "norms", {"x": batch})
+    assert (
+        [output.name for output in response.get_response().outputs]
+        == list(expected)
+        == [
+            "batch_norm",
+            "layer_norm",
+            "rms_norm",
+        ]
+    )
+    for name, array in expected.items():
+        assert response.as_numpy(name).tobytes() == array.tobytes(), name
+
+
+def test_two_inputs_in_raw_contents_each_reach_their_own_input(server, client):
+    rng = np.random.default_rng(1)
+    x1, x2 = rng.standard_normal((3, 5), dtype=np.float32), rng.standard_normal((3, 4), dtype=np.float32)
+    answer = client.infer("matcher", [fp32_input("x1", x1), fp32_input("x2", x2)], headers=AUTH)
+    ((name, expected),) = http_outputs(server, "matcher", {"x1": x1, "x2": x2}).items()
+    assert answer.as_numpy(name).tobytes() == expected.tobytes()
+    swapped = client.infer("matcher", [fp32_input("x2", x2), fp32_input("x1", x1)], headers=AUTH)
+    assert swapped.as_numpy(name).tobytes() == expected.tobytes()
 
 
 def test_requested_output_and_request_id(client):

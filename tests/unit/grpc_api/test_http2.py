@@ -256,3 +256,21 @@ def test_a_graceful_stop_takes_the_calls_already_sent_then_names_the_last():
     assert kind == http2.GOAWAY and struct.unpack(">II", payload) == (1, http2.NO_ERROR)
     client.send(client.request(3, b"after"))
     assert client.read() == [(http2.RST_STREAM, 0, 3, struct.pack(">I", http2.REFUSED_STREAM))]
+
+
+def test_an_answer_that_fits_goes_as_one_data_frame_and_uses_up_the_connections_window():
+    client = Client()
+    client.send(client.request(1, b"q") + client.request(3, b"q"))
+    client.read()
+    # the connection's window is 65,535 bytes until the client widens it
+    client.session.answer(1, http2.STATUS_200, b"a" * 16_000, http2.literal(b"grpc-status", b"0"))
+    sent = client.read()
+    assert [(kind, flags, len(payload)) for kind, flags, _, payload in sent] == [
+        (http2.HEADERS, http2.END_HEADERS, 1),
+        (http2.DATA, 0, 16_000),
+        (http2.HEADERS, http2.END_HEADERS | http2.END_STREAM, len(http2.literal(b"grpc-status", b"0"))),
+    ]
+    client.session.answer(3, http2.STATUS_200, b"b" * 70_000, b"")
+    data = [payload for kind, _, _, payload in client.read() if kind == http2.DATA]
+    assert sum(map(len, data)) == 65_535 - 16_000  # the rest waits for a WINDOW_UPDATE
+    assert client.session.open_streams == 1
