@@ -10,6 +10,8 @@ concatenated encodings as one message, repeated fields appended. The arrays' byt
 once, into the answer, not four times (tobytes, the message, its encoding, gRPC's framing).
 """
 
+import sys
+
 import numpy as np
 
 from ..errors import BadRequest, clip
@@ -59,12 +61,13 @@ def _input(index: int, tensor, raw: bytes | None) -> dict:
 class EncodedAnswer:
     """A message already encoded, in parts (joined once, behind gRPC's length prefix)."""
 
-    def __init__(self, parts: list):
+    def __init__(self, parts: list, size: int):
         self.parts = parts
-        self.size = sum(memoryview(part).nbytes for part in parts)
+        self.size = size
 
 
 RAW_OUTPUT_CONTENTS_KEY = length_delimited_key(pb.ModelInferResponse.RAW_OUTPUT_CONTENTS_FIELD_NUMBER)
+_BIG_ENDIAN_HOST = sys.byteorder == "big"
 
 
 def response(document: dict, raw: bool) -> pb.ModelInferResponse | EncodedAnswer:
@@ -73,15 +76,18 @@ def response(document: dict, raw: bool) -> pb.ModelInferResponse | EncodedAnswer
     answer = pb.ModelInferResponse(model_name=document["model_name"], model_version=document["model_version"])
     if "id" in document:
         answer.id = document["id"]
-    raw_parts = []
+    raw_parts, raw_size = [], 0
     for output in document["outputs"]:
         data = output["data"]
         tensor = answer.outputs.add(name=output["name"], datatype=output["datatype"], shape=output["shape"])
         if raw:
-            contents = np.ascontiguousarray(data, dtype=data.dtype.newbyteorder("<")).reshape(-1).view(np.uint8)
-            raw_parts += [RAW_OUTPUT_CONTENTS_KEY, varint(contents.nbytes), contents]
+            contents = np.ascontiguousarray(data).byteswap() if _BIG_ENDIAN_HOST else np.ascontiguousarray(data)
+            length = varint(contents.nbytes)
+            raw_parts += [RAW_OUTPUT_CONTENTS_KEY, length, contents]
+            raw_size += len(RAW_OUTPUT_CONTENTS_KEY) + len(length) + contents.nbytes
         else:
             getattr(tensor.contents, CONTENTS_FIELD[output["datatype"]]).extend(data.tolist())
     if not raw:
         return answer
-    return EncodedAnswer([answer.SerializeToString(), *raw_parts])
+    message = answer.SerializeToString()
+    return EncodedAnswer([message, *raw_parts], len(message) + raw_size)

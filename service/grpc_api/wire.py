@@ -10,6 +10,8 @@ def length_delimited_key(field_number: int) -> bytes:
 
 def varint(value: int) -> bytes:
     """A base-128 varint, least significant group first (value ≥ 0)."""
+    if value <= 0x7F:
+        return bytes((value,))
     out = bytearray()
     while value > 0x7F:
         out.append(value & 0x7F | 0x80)
