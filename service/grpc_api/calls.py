@@ -70,10 +70,13 @@ class GrpcCalls:
     """What the event loop runs for each call that arrived whole: `answer(call)` gives the
     header block, the DATA payload and the trailers (`answer` never raises)."""
 
-    def __init__(self, servicer, max_message_bytes: int):
+    def __init__(self, servicer, max_message_bytes: int, readers: dict | None = None):
+        """`readers`: a request deserializer by method path, in place of the generated one."""
         table = _HandlerTable()
         pb_grpc.add_GRPCInferenceServiceServicer_to_server(servicer, table)
         self.methods = table.methods
+        for path, reader in (readers or {}).items():
+            self.methods[path.encode()] = self.methods[path.encode()]._replace(request_deserializer=reader)
         self.max_message_bytes = max_message_bytes
 
     def answer(self, call: http2.Call) -> tuple[bytes, bytes, bytes]:

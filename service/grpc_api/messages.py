@@ -4,6 +4,8 @@ A request is turned into the document the HTTP API decodes (runtime/inference.py
 protocols check inputs, shapes, datatypes and outputs in one place: raw_input_contents become
 the binary part of the binary tensor extension, typed contents become the JSON `data` lists.
 
+A large request's raw_input_contents are taken apart from the rest of its encoding (which
+protobuf reads) and stay views of the call's body until the decoder copies them into arrays.
 An answer with raw outputs is encoded as the message without them, followed by one
 raw_output_contents field per output written straight from its array: protobuf parses
 concatenated encodings as one message, repeated fields appended. The arrays' bytes are copied
@@ -16,15 +18,37 @@ import numpy as np
 
 from ..errors import BadRequest, clip
 from . import grpc_predict_v2_pb2 as pb
-from .wire import length_delimited_key, varint
+from .wire import length_delimited_key, split_field, varint
 
 # The InferTensorContents field of each protocol datatype the service serves.
 CONTENTS_FIELD = {"FP32": "fp32_contents", "FP64": "fp64_contents", "INT32": "int_contents", "INT64": "int64_contents"}
 
 
-def request_document(request: pb.ModelInferRequest) -> tuple[dict, memoryview | None]:
+SPLIT_BYTES = 16 * 1024  # smaller messages are read by protobuf alone: their copies cost less than a split
+
+
+class InferRequest:
+    """A ModelInferRequest as read off the wire: the message, and its raw_input_contents apart."""
+
+    def __init__(self, message: pb.ModelInferRequest, raw: list):
+        self.message = message
+        self.raw = raw  # bytes, or views of the call's body
+
+
+def read_infer_request(data: memoryview) -> InferRequest:
+    """ModelInfer's request deserializer."""
+    if len(data) >= SPLIT_BYTES:
+        split = split_field(data, pb.ModelInferRequest.RAW_INPUT_CONTENTS_FIELD_NUMBER)
+        if split is not None:
+            rest, raw = split
+            return InferRequest(pb.ModelInferRequest.FromString(rest), raw)
+    message = pb.ModelInferRequest.FromString(data)
+    return InferRequest(message, list(message.raw_input_contents))  # each read of a bytes field copies it
+
+
+def request_document(infer_request: InferRequest) -> tuple[dict, memoryview | None]:
     """The request as an Open Inference Protocol document and, for raw contents, its binary part."""
-    raw = list(request.raw_input_contents)  # each read of a bytes field copies it
+    request, raw = infer_request.message, infer_request.raw
     if raw and len(raw) != len(request.inputs):
         raise BadRequest(
             f"raw_input_contents has {len(raw)} entries for {len(request.inputs)} inputs; give one per input, or none"

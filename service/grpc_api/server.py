@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 
 from ..runtime.repository import ModelRepository
 from .calls import GrpcCalls
-from .servicer import InferenceServicer
+from .servicer import REQUEST_READERS, InferenceServicer
 
 if TYPE_CHECKING:
     from ..api.pipeline import RequestPipeline
@@ -39,4 +39,4 @@ def grpc_listener(host: str, port: int) -> socket.socket:
 def grpc_calls(
     *, repository: ModelRepository, pipeline: "RequestPipeline", infer_timeout: float, max_message_bytes: int
 ) -> GrpcCalls:
-    return GrpcCalls(InferenceServicer(repository, pipeline, infer_timeout), max_message_bytes)
+    return GrpcCalls(InferenceServicer(repository, pipeline, infer_timeout), max_message_bytes, REQUEST_READERS)

@@ -17,12 +17,13 @@ from ..runtime.repository import ModelRepository
 from ..stack.deadline import Deadline
 from . import grpc_predict_v2_pb2 as pb
 from . import grpc_predict_v2_pb2_grpc as pb_grpc
-from .messages import request_document, response
+from .messages import InferRequest, read_infer_request, request_document, response
 
 if TYPE_CHECKING:  # handed in by the wiring; this package never imports the HTTP API
     from ..api.pipeline import RequestPipeline
 
 INFER_PATH = "/inference.GRPCInferenceService/ModelInfer"
+REQUEST_READERS = {INFER_PATH: read_infer_request}  # in place of the generated stubs' deserializers
 REQUEST_ID_KEY = "x-request-id"
 
 # The gRPC status of each HTTP status the service's errors carry.
@@ -82,10 +83,12 @@ class InferenceServicer(pb_grpc.GRPCInferenceServiceServicer):
             outputs=[_tensor_metadata(spec) for spec in model.outputs],
         )
 
-    def ModelInfer(self, request, context):
+    def ModelInfer(self, request: InferRequest, context):
+        """`request` comes from read_infer_request (REQUEST_READERS), its raw contents kept apart."""
         exchange = self.pipeline.begin("POST", INFER_PATH, context.metadata_value(REQUEST_ID_KEY))
         exchange.protocol = "grpc"
-        exchange.details.update(model=request.model_name, version=request.model_version or None)
+        message = request.message
+        exchange.details.update(model=message.model_name, version=message.model_version or None)
         context.set_trailing_metadata(((REQUEST_ID_KEY, exchange.request_id),))
         deadline = Deadline.after(self.infer_timeout)
         status = 200
@@ -99,8 +102,8 @@ class InferenceServicer(pb_grpc.GRPCInferenceServiceServicer):
         finally:
             self.pipeline.finish(exchange, status)
 
-    def _infer(self, request, details: dict, deadline: Deadline) -> pb.ModelInferResponse:
-        model = self.repository.get(request.model_name, request.model_version or None)
+    def _infer(self, request: InferRequest, details: dict, deadline: Deadline) -> pb.ModelInferResponse:
+        model = self.repository.get(request.message.model_name, request.message.model_version or None)
         details["version"] = model.version
         with model.expecting():
             document, binary = request_document(request)
