@@ -7,12 +7,14 @@ error), or as one block of trailers alone when there is no message.
 """
 
 import logging
+import re
 import struct
 from urllib.parse import quote
 
 import grpc
 from google.protobuf.message import DecodeError
 
+from ..stack.deadline import Deadline
 from . import grpc_predict_v2_pb2_grpc as pb_grpc
 from . import http2
 from .messages import EncodedAnswer
@@ -22,6 +24,9 @@ log = logging.getLogger(__name__)
 HEAD = http2.STATUS_200 + http2.literal(b"content-type", b"application/grpc")
 _STATUS = {code: http2.literal(b"grpc-status", str(code.value[0]).encode()) for code in grpc.StatusCode}
 _PREFIX = struct.Struct(">BI")  # compressed flag, message length
+# grpc-timeout (gRPC over HTTP2): at most 8 digits and a unit, hours down to nanoseconds
+_TIMEOUT = re.compile(rb"([0-9]{1,8})([HMSmun])")
+_TIMEOUT_UNITS = {b"H": 3600.0, b"M": 60.0, b"S": 1.0, b"m": 1e-3, b"u": 1e-6, b"n": 1e-9}
 
 
 class CallAborted(Exception):
@@ -37,6 +42,7 @@ class CallContext:
     def __init__(self, headers: dict[bytes, bytes]):
         self._headers = headers
         self.trailing: tuple = ()
+        self.deadline: Deadline | None = None  # the client's (grpc-timeout), from the call's arrival
 
     def metadata_value(self, key: str) -> str | None:
         """One custom metadata value by its (lowercase) key; pseudo-headers and binary (-bin)
@@ -82,6 +88,7 @@ class GrpcCalls:
     def answer(self, call: http2.Call) -> tuple[bytes, bytes, bytes]:
         context = CallContext(call.headers)
         try:
+            context.deadline = _client_deadline(call)
             handler = self._handler(call)
             request = handler.request_deserializer(self._message(call))
             answer = handler.unary_unary(request, context)
@@ -130,6 +137,19 @@ class GrpcCalls:
         if length != len(body) - _PREFIX.size:
             raise CallAborted(grpc.StatusCode.INTERNAL, "a unary call carries exactly one message")
         return memoryview(body)[_PREFIX.size :]
+
+
+def _client_deadline(call: http2.Call) -> Deadline | None:
+    timeout = call.headers.get(b"grpc-timeout")
+    if timeout is None:
+        return None
+    match = _TIMEOUT.fullmatch(timeout)
+    if match is None:
+        raise CallAborted(
+            grpc.StatusCode.INVALID_ARGUMENT, f"grpc-timeout {_text(timeout)!r} is not 1 to 8 digits and a unit"
+        )
+    seconds = int(match[1]) * _TIMEOUT_UNITS[match[2]]
+    return Deadline(seconds, call.started + seconds, "the call's grpc-timeout")
 
 
 def _is_metadata(name: bytes) -> bool:

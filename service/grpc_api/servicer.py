@@ -91,6 +91,8 @@ class InferenceServicer(pb_grpc.GRPCInferenceServiceServicer):
         exchange.details.update(model=message.model_name, version=message.model_version or None)
         context.set_trailing_metadata(((REQUEST_ID_KEY, exchange.request_id),))
         deadline = Deadline.after(self.infer_timeout)
+        if context.deadline is not None and context.deadline.at < deadline.at:
+            deadline = context.deadline  # the client stops waiting sooner: so does the work
         status = 200
         try:
             self.pipeline.check_inference_token(context.metadata_value("authorization"))

@@ -10,15 +10,16 @@ from ..errors import InferenceTimeout, LoadTimeout
 class Deadline:
     seconds: float  # the limit, for the message
     at: float  # on the time.monotonic() clock
+    set_by: str = "LAYERSERVE_INFER_TIMEOUT"  # what set the limit, for the message
 
     @classmethod
-    def after(cls, seconds: float) -> "Deadline":
-        return cls(seconds, time.monotonic() + seconds)
+    def after(cls, seconds: float, set_by: str = "LAYERSERVE_INFER_TIMEOUT") -> "Deadline":
+        return cls(seconds, time.monotonic() + seconds, set_by)
 
     def check(self, next_layer: str) -> None:
         """Between two layers: a thread cannot be interrupted, so this is where a pass can stop."""
         if time.monotonic() > self.at:
-            raise InferenceTimeout(self.seconds, next_layer)
+            raise InferenceTimeout(self.seconds, next_layer, self.set_by)
 
 
 class LoadDeadline(Deadline):

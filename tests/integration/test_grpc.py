@@ -6,8 +6,10 @@ import shutil
 import signal
 import socket
 import time
+import urllib.parse
 
 import grpc
+import hpack
 import numpy as np
 import pytest
 import requests
@@ -333,6 +335,53 @@ def test_inference_past_the_time_limit_is_deadline_exceeded(tmp_path):
         client.close()
     finally:
         process.stop()
+
+
+def raw_call(target: str, extra_headers: list[tuple[str, str]], message: bytes) -> dict[str, str]:
+    """One ModelInfer call in HTTP/2 frames written by hand (headers a gRPC library would not send);
+    the answer's trailers."""
+    headers = [(":method", "POST"), (":scheme", "http"), (":path", "/inference.GRPCInferenceService/ModelInfer"),
+               (":authority", target), ("content-type", "application/grpc"), ("te", "trailers"),
+               *AUTH.items(), *extra_headers]  # fmt: skip
+    block, body = hpack.Encoder().encode(headers), b"\0" + len(message).to_bytes(4, "big") + message
+
+    def frame(kind: int, flags: int, stream: int, payload: bytes) -> bytes:
+        return len(payload).to_bytes(3, "big") + bytes([kind, flags]) + stream.to_bytes(4, "big") + payload
+
+    host, port = target.rsplit(":", 1)
+    decoder = hpack.Decoder()
+    with socket.create_connection((host, int(port)), timeout=10) as sock:
+        sock.sendall(
+            b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n" + frame(4, 0, 0, b"") + frame(1, 4, 1, block) + frame(0, 1, 1, body)
+        )
+        received = b""
+        while True:
+            while len(received) < 9 or len(received) < 9 + int.from_bytes(received[:3], "big"):
+                chunk = sock.recv(65536)
+                assert chunk, "the connection closed before the call's trailers"
+                received += chunk
+            length, kind, flags = int.from_bytes(received[:3], "big"), received[3], received[4]
+            payload, received = received[9 : 9 + length], received[9 + length :]
+            if kind == 1:
+                fields = dict(decoder.decode(payload))
+                if flags & 1:  # END_STREAM: the trailers
+                    return fields
+
+
+def test_the_clients_deadline_stops_the_work_and_names_itself(server):
+    message = service_pb2.ModelInferRequest(model_name="dense", raw_input_contents=[np.float32([0.5, 1.0]).tobytes()])
+    message.inputs.add(name="point", datatype="FP32", shape=[1, 2])
+    trailers = raw_call(server.grpc_target, [("grpc-timeout", "1n")], message.SerializeToString())
+    assert trailers["grpc-status"] == str(grpc.StatusCode.DEADLINE_EXCEEDED.value[0])
+    assert "the call's grpc-timeout" in urllib.parse.unquote(trailers["grpc-message"])
+    roomy = raw_call(server.grpc_target, [("grpc-timeout", "30S")], message.SerializeToString())
+    assert roomy["grpc-status"] == "0"
+
+
+def test_a_malformed_grpc_timeout_is_invalid_and_says_so(server):
+    trailers = raw_call(server.grpc_target, [("grpc-timeout", "soon")], b"")
+    assert trailers["grpc-status"] == str(grpc.StatusCode.INVALID_ARGUMENT.value[0])
+    assert "grpc-timeout 'soon'" in urllib.parse.unquote(trailers["grpc-message"])
 
 
 # --- the transport: many calls on one connection, a broken connection, a graceful stop ------------
