@@ -59,10 +59,12 @@ RUN --mount=type=bind,from=wheels,target=/wheels \
 USER 10001:10001
 WORKDIR /home/layerserve
 
+# HTTP on 8000, the Open Inference Protocol over gRPC on 8001, as Triton's image has them.
 ENV LAYERSERVE_MODELS=/models \
     LAYERSERVE_HOST=0.0.0.0 \
-    LAYERSERVE_PORT=8000
-EXPOSE 8000
+    LAYERSERVE_PORT=8000 \
+    LAYERSERVE_GRPC_PORT=8001
+EXPOSE 8000 8001
 
 # Neither base has curl; urlopen raises (exit 1) on a refused connection or a 503.
 HEALTHCHECK --interval=10s --timeout=3s --start-period=20s --retries=5 \

@@ -34,6 +34,7 @@ BASE_PACKAGES = "python3,python3-venv,ca-certificates"
 FROM_WHEELS = "--no-index --find-links /wheels"
 DEFAULT_PROJECT = "layerserve"
 DEFAULT_PUBLISH = "127.0.0.1:8000"
+DEFAULT_GRPC_PUBLISH = "127.0.0.1:8001"
 HEALTHY_DEADLINE_S = 180.0
 
 
@@ -173,6 +174,11 @@ def publish_url(env: dict) -> str:
     return f"http://{env.get('LAYERSERVE_PUBLISH', DEFAULT_PUBLISH)}"
 
 
+def publish_grpc_target(env: dict) -> str:
+    """host:port of nginx's gRPC side, as gRPC clients take it."""
+    return env.get("LAYERSERVE_GRPC_PUBLISH", DEFAULT_GRPC_PUBLISH)
+
+
 def containers(engine: Engine, project: str, service: str | None = None) -> list[str]:
     """Ids of the project's containers (of one service), running or not."""
     labels = ["--filter", f"label=com.docker.compose.project={project}"]
@@ -250,7 +256,10 @@ def main(argv: list[str] | None = None) -> None:
     env = build(engine, local)
     if args.action == "up":
         seconds = up(engine, args.project, env)
-        print(f"layerserve is up at {publish_url(os.environ)} ({engine.name}, healthy after {seconds:.0f} s)")
+        print(
+            f"layerserve is up at {publish_url(os.environ)}, gRPC at {publish_grpc_target(os.environ)} "
+            f"({engine.name}, healthy after {seconds:.0f} s)"
+        )
 
 
 if __name__ == "__main__":

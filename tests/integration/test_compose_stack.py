@@ -14,12 +14,15 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
 import pytest
+import tritonclient.grpc as triton
 from layerserve_client import Client, LayerserveError
 
 from deploy import stack
 
 from .conftest import ROOT, free_port
+from .test_grpc import wait_for_grpc
 
 # A guard against a hang, not a budget: building the images on a fresh machine (the Debian base,
 # then torch) took 8 minutes of it on a busy 2-core machine; with the layers cached the file takes 2.
@@ -95,7 +98,12 @@ def deployed():
     started = time.monotonic()
     images = stack.build(engine, local=engine.name == "podman")
     models = models_folder()
-    env = {**images, "LAYERSERVE_PUBLISH": f"127.0.0.1:{free_port()}", "LAYERSERVE_MODELS_DIR": str(models)}
+    env = {
+        **images,
+        "LAYERSERVE_PUBLISH": f"127.0.0.1:{free_port()}",
+        "LAYERSERVE_GRPC_PUBLISH": f"127.0.0.1:{free_port()}",
+        "LAYERSERVE_MODELS_DIR": str(models),
+    }
     deployment = Deployed(engine, f"layerserve-test-{os.getpid()}", env, models)
     deployment.measured.update(engine=engine.name, build_s=round(time.monotonic() - started, 1))
     try:
@@ -137,6 +145,27 @@ def test_the_replicas_run_as_10001_with_the_models_read_only(deployed):
         assert models["RW"] is False
         attempt = deployed.run_in(container, "sh", "-c", "echo x > /models/fold/probe")
         assert attempt.returncode != 0 and "Read-only file system" in attempt.stderr
+
+
+def test_grpc_through_nginx_answers_from_every_replica(deployed):
+    """tritonclient's gRPC client as shipped, on the published gRPC port: nginx passes each call to
+    a replica's own gRPC port (8001, set by the image)."""
+    client = wait_for_grpc(stack.publish_grpc_target(deployed.env))
+    x = triton.InferInput("x", [3, 2], "FP32")
+    x.set_data_from_numpy(np.array(FOLD_X, dtype=np.float32))
+    replicas = deployed.replicas()
+    deadline = time.monotonic() + DEADLINE_S
+    try:
+        for round_ in range(1_000_000):
+            for index in range(10):
+                answer = client.infer("fold", [x], headers={"x-request-id": f"grpc-{round_}-{index}"})
+                assert answer.as_numpy("act").tolist() == FOLD_Y
+            served = {c: deployed.stdout(c).count('"request_id":"grpc-') for c in replicas}
+            if all(served.values()):
+                break
+            assert time.monotonic() < deadline, f"gRPC calls per replica: {list(served.values())}"
+    finally:
+        client.close()
 
 
 def test_a_crashed_replica_loses_no_request_and_comes_back(deployed, caplog):

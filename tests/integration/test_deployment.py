@@ -45,9 +45,10 @@ def test_compose_publishes_nginx_on_loopback_unless_told_otherwise():
         assert result.returncode == 0, result.stderr
         return yaml.safe_load(result.stdout)["services"]["nginx"]["ports"]
 
-    environment = {k: v for k, v in os.environ.items() if k != "LAYERSERVE_PUBLISH"}
-    assert published(environment) == ["127.0.0.1:8000:8080/tcp"]
-    assert published({**environment, "LAYERSERVE_PUBLISH": "0.0.0.0:8080"}) == ["0.0.0.0:8080:8080/tcp"]
+    environment = {k: v for k, v in os.environ.items() if k not in ("LAYERSERVE_PUBLISH", "LAYERSERVE_GRPC_PUBLISH")}
+    assert published(environment) == ["127.0.0.1:8000:8080/tcp", "127.0.0.1:8001:8081/tcp"]
+    opened = {**environment, "LAYERSERVE_PUBLISH": "0.0.0.0:8080", "LAYERSERVE_GRPC_PUBLISH": "0.0.0.0:9001"}
+    assert published(opened) == ["0.0.0.0:8080:8080/tcp", "0.0.0.0:9001:8081/tcp"]
 
 
 def test_the_container_runs_the_layerserve_command():
@@ -74,6 +75,13 @@ def test_compose_scales_the_service_behind_nginx(compose_config):
     assert resolver.endswith(".envsh:ro") and ":/docker-entrypoint.d/" in resolver
     assert os.access(ROOT / resolver.split(":")[0], os.X_OK), "the nginx entrypoint sources executable ones only"
     assert nginx["environment"]["LAYERSERVE_UPSTREAM"] == "layerserve:8000"
+    # gRPC: the image serves it on 8001 (Triton's port), nginx passes it on from its 8081
+    assert "LAYERSERVE_GRPC_PORT=8001" in (ROOT / "Dockerfile").read_text()
+    assert nginx["environment"]["LAYERSERVE_GRPC_UPSTREAM"] == "layerserve:8001"
+    assert [port.rsplit(":", 1)[1].removesuffix("/tcp") for port in nginx["ports"]] == [
+        nginx["environment"]["NGINX_PORT"],
+        nginx["environment"]["NGINX_GRPC_PORT"],
+    ]
 
 
 @pytest.mark.parametrize("dockerfile", ["Dockerfile", "deploy/nginx/Dockerfile"])

@@ -75,8 +75,9 @@ def test_a_broken_manifest_is_refused(layerserve):
 def test_the_deployment_probes_the_health_endpoints_on_the_served_port(layerserve):
     pod = layerserve["Deployment"]["spec"]["template"]
     (container,) = pod["spec"]["containers"]
-    (port,) = container["ports"]
+    port, grpc = container["ports"]
     assert port["containerPort"] == defaults()["PORT"]  # the image serves on the default port
+    assert (grpc["name"], grpc["containerPort"]) == ("grpc", 8001)  # and gRPC where the image sets it
     probes = [container[name]["httpGet"] for name in ("startupProbe", "readinessProbe", "livenessProbe")]
     assert {probe["path"] for probe in probes} == HEALTH_PATHS
     assert container["readinessProbe"]["httpGet"]["path"] == "/v2/health/ready"

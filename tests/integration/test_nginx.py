@@ -17,19 +17,24 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+import numpy as np
 import psutil
 import pytest
 import requests
+import tritonclient.grpc as triton
 import yaml
 
 from .conftest import ROOT, free_port
+from .test_grpc import wait_for_grpc
 from .test_server import FOLD_REQUEST, FOLD_RESULT, request_records
 
 pytestmark = pytest.mark.integration
 
 TEMPLATE = ROOT / "deploy" / "nginx" / "default.conf.template"
 COMPOSE_UPSTREAM = "layerserve:8000"  # the compose service's name and port in LAYERSERVE_UPSTREAM
+COMPOSE_GRPC_UPSTREAM = "layerserve:8001"  # and in LAYERSERVE_GRPC_UPSTREAM
 UPSTREAM_GROUP = "replicas"
+GRPC_UPSTREAM_GROUP = "grpc_replicas"
 # nginx's compiled-in temp paths are under /var/lib/nginx; these keep everything in the test's folder
 NGINX_TEMP_PATHS = (
     "client_body",
@@ -47,30 +52,34 @@ def render(template: str, environment: dict[str, str]) -> str:
     return rendered
 
 
-def nginx_environment(port: int) -> dict[str, str]:
-    """The compose nginx service's environment, pointed at the upstream group and this loopback port."""
+def nginx_environment(port: int, grpc_port: int) -> dict[str, str]:
+    """The compose nginx service's environment, pointed at the upstream groups and these loopback ports."""
     compose = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
     environment = dict(compose["services"]["nginx"]["environment"])
     assert environment["LAYERSERVE_UPSTREAM"] == COMPOSE_UPSTREAM
+    assert environment["LAYERSERVE_GRPC_UPSTREAM"] == COMPOSE_GRPC_UPSTREAM
     environment["LAYERSERVE_UPSTREAM"] = UPSTREAM_GROUP
+    environment["LAYERSERVE_GRPC_UPSTREAM"] = GRPC_UPSTREAM_GROUP
     environment["LAYERSERVE_RESOLVER"] = "127.0.0.1"  # what resolver.envsh sets; a group needs no DNS
     environment["NGINX_PORT"] = f"127.0.0.1:{port}"
+    environment["NGINX_GRPC_PORT"] = f"127.0.0.1:{grpc_port}"
     return environment
 
 
-def upstream_group(upstreams: list[str]) -> str:
+def upstream_group(name: str, upstreams: list[str]) -> str:
     """The instances as nginx would get them from DNS: one server each, with nginx's default
     passive check (one failure leaves a server out for 10 s)."""
     servers = "".join(f"    server {upstream};\n" for upstream in upstreams)
-    return f"upstream {UPSTREAM_GROUP} {{\n{servers}}}\n"
+    return f"upstream {name} {{\n{servers}}}\n"
 
 
 class Nginx:
     """Debian's nginx in the foreground, its files (config, logs, temp dirs) under one folder."""
 
-    def __init__(self, folder: Path, site: str, port: int):
+    def __init__(self, folder: Path, site: str, port: int, grpc_port: int):
         self.port = port
         self.url = f"http://127.0.0.1:{port}"
+        self.grpc_target = f"127.0.0.1:{grpc_port}"
         (folder / "default.conf").write_text(site)
         (folder / "nginx.conf").write_text(
             "daemon off;\nworker_processes 1;\n"
@@ -121,17 +130,26 @@ class Nginx:
 @pytest.fixture
 def two_instances(start_server, models_copy, tmp_path):
     # TMPDIR: a killed instance leaves its metrics directory behind, here rather than in /tmp
-    return [start_server(models_copy, workers=1, env={"TMPDIR": str(tmp_path)}) for _ in range(2)]
+    instances = []
+    for _ in range(2):
+        grpc_port = free_port()
+        env = {"TMPDIR": str(tmp_path), "LAYERSERVE_GRPC_PORT": str(grpc_port)}
+        instances.append(start_server(models_copy, workers=1, env=env))
+        instances[-1].grpc_target = f"127.0.0.1:{grpc_port}"
+    return instances
 
 
 @pytest.fixture
 def nginx(tmp_path, two_instances):
-    port = free_port()
-    upstreams = [f"127.0.0.1:{server.port}" for server in two_instances]
-    site = upstream_group(upstreams) + render(TEMPLATE.read_text(), nginx_environment(port))
+    port, grpc_port = free_port(), free_port()
+    site = (
+        upstream_group(UPSTREAM_GROUP, [f"127.0.0.1:{server.port}" for server in two_instances])
+        + upstream_group(GRPC_UPSTREAM_GROUP, [server.grpc_target for server in two_instances])
+        + render(TEMPLATE.read_text(), nginx_environment(port, grpc_port))
+    )
     folder = tmp_path / "nginx"
     folder.mkdir()
-    proxy = Nginx(folder, site, port).start()
+    proxy = Nginx(folder, site, port, grpc_port).start()
     yield proxy
     proxy.stop()
 
@@ -201,3 +219,24 @@ def test_no_request_is_lost_when_an_instance_is_killed_mid_load(nginx, two_insta
     # at most the requests in the killed instance's hands (8 threads) broke off after their headers
     assert len(broken_off) <= 8
     assert "upstream" in nginx.error_log()  # nginx saw the dead instance and went on to the other
+
+
+def test_grpc_through_nginx_reaches_both_instances_on_one_client_connection(nginx, two_instances):
+    """nginx picks an instance for each call (grpc_pass), so one channel is spread as well."""
+    for instance in two_instances:
+        wait_for_grpc(instance.grpc_target).close()  # each serves gRPC once its worker has warmed up
+    client = triton.InferenceServerClient(nginx.grpc_target)
+    batch = np.array(FOLD_REQUEST["inputs"][0]["data"], dtype=np.float32)
+    x = triton.InferInput("x", list(batch.shape), "FP32")
+    x.set_data_from_numpy(batch)
+    try:
+        answers = [client.infer("fold", [x]).as_numpy("act").ravel().tolist() for _ in range(20)]
+    finally:
+        client.close()
+    assert answers == [FOLD_RESULT] * 20
+    served = [
+        len([r for r in request_records(s.log()) if r["path"].endswith("/ModelInfer") and r["status"] == 200])
+        for s in two_instances
+    ]
+    assert sum(served) == 20
+    assert min(served) > 0, f"one instance got nothing: {served}"
