@@ -378,6 +378,19 @@ def test_the_clients_deadline_stops_the_work_and_names_itself(server):
     assert roomy["grpc-status"] == "0"
 
 
+@pytest.mark.parametrize(
+    "message",
+    [
+        b"\x3a\xa0\x8d\x06" + b"x" * 20_000,  # raw_input_contents of 100,000 bytes, 20,000 there
+        b"\x0a\x04wide" + b"\x3b" + b"x" * 20_000,  # a group where raw_input_contents should be
+    ],
+)
+def test_a_large_message_that_does_not_decode_is_invalid(server, message):
+    trailers = raw_call(server.grpc_target, [], message)
+    assert trailers["grpc-status"] == str(grpc.StatusCode.INVALID_ARGUMENT.value[0])
+    assert "does not decode" in urllib.parse.unquote(trailers["grpc-message"])
+
+
 def test_a_malformed_grpc_timeout_is_invalid_and_says_so(server):
     trailers = raw_call(server.grpc_target, [("grpc-timeout", "soon")], b"")
     assert trailers["grpc-status"] == str(grpc.StatusCode.INVALID_ARGUMENT.value[0])
