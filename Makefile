@@ -8,6 +8,7 @@ BIN := $(VENV)/bin
 INSTALLED := $(VENV)/.installed
 HOST ?= 127.0.0.1
 PORT ?= 8000
+GRPC_PORT ?= 8001
 
 .PHONY: install install-dev run test test-fast lint format docs system-deps clean bench lock image compose-up compose-down
 
@@ -68,7 +69,7 @@ compose-down: install
 	$(BIN)/python -m deploy.stack down
 
 run: install
-	$(BIN)/layerserve serve --models models --host $(HOST) --port $(PORT)
+	$(BIN)/layerserve serve --models models --host $(HOST) --port $(PORT) --grpc-port $(GRPC_PORT)
 
 test: install-dev system-deps lint
 	$(BIN)/pytest

@@ -30,13 +30,19 @@ def main():
 @click.option("--host", help="Address to bind [LAYERSERVE_HOST, default 127.0.0.1].")
 @click.option("--port", type=int, help="Port to bind [LAYERSERVE_PORT, default 8000].")
 @click.option("--workers", type=click.IntRange(min=1), help="Worker processes [LAYERSERVE_WORKERS, default 2].")
-def serve(models, host, port, workers):
-    """Run the HTTP service under gunicorn with its config file."""
+@click.option(
+    "--grpc-port",
+    type=click.IntRange(min=1, max=65535),
+    help="Also serve the Open Inference Protocol over gRPC on this port [LAYERSERVE_GRPC_PORT, default off].",
+)
+def serve(models, host, port, workers, grpc_port):
+    """Run the service (HTTP, and gRPC if given a port) under gunicorn with its config file."""
     overrides = {
         "LAYERSERVE_MODELS": models and str(Path(models).resolve()),
         "LAYERSERVE_HOST": host,
         "LAYERSERVE_PORT": port,
         "LAYERSERVE_WORKERS": workers,
+        "LAYERSERVE_GRPC_PORT": grpc_port,
     }
     os.environ.update({key: str(value) for key, value in overrides.items() if value is not None})
     os.environ.update({key: value for key, value in LEAN_MEMORY.items() if key not in os.environ})

@@ -37,7 +37,9 @@ def free_port() -> int:
 class ServerProcess:
     """One layerserve instance under gunicorn, started like the container starts it."""
 
-    def __init__(self, models: Path, workers: int = 2, env: dict | None = None):
+    def __init__(self, models: Path, workers: int = 2, env: dict | None = None, arguments: tuple = ()):
+        """`arguments`: added to the container's command (`layerserve serve`'s flags)."""
+        self.arguments = list(arguments)
         self.port = free_port()
         self.workers = workers
         self.url = f"http://127.0.0.1:{self.port}"
@@ -56,7 +58,7 @@ class ServerProcess:
 
     def start(self) -> "ServerProcess":
         self.process = subprocess.Popen(
-            container_command(), env=self.env, stdout=self.log_file, stderr=subprocess.STDOUT
+            [*container_command(), *self.arguments], env=self.env, stdout=self.log_file, stderr=subprocess.STDOUT
         )
         self._wait_ready()
         return self

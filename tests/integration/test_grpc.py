@@ -323,6 +323,18 @@ def test_every_worker_serves_grpc_and_logs_each_call(server, client):
     assert {"request_id", "status", "latency_ms"} <= calls[-1].keys()
 
 
+def test_serve_takes_the_grpc_port_as_a_flag():
+    """As `make run` starts it: `layerserve serve --grpc-port N`."""
+    grpc_port = free_port()
+    process = ServerProcess(ROOT / "models", workers=1, arguments=("--grpc-port", str(grpc_port))).start()
+    try:
+        client = wait_for_grpc(f"127.0.0.1:{grpc_port}")
+        assert client.is_model_ready("dense")
+        client.close()
+    finally:
+        process.stop()
+
+
 def test_inference_past_the_time_limit_is_deadline_exceeded(tmp_path):
     grpc_port = free_port()
     env = {"LAYERSERVE_GRPC_PORT": str(grpc_port), "LAYERSERVE_INFER_TIMEOUT": "1e-9"}
