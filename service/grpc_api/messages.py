@@ -62,7 +62,7 @@ def request_document(infer_request: InferRequest) -> tuple[dict, memoryview | No
     return document, memoryview(raw[0] if len(raw) == 1 else b"".join(raw)) if raw else None
 
 
-def _input(index: int, tensor, raw: bytes | None) -> dict:
+def _input(index: int, tensor, raw: bytes | memoryview | None) -> dict:
     shape = list(tensor.shape)
     if any(dimension < 0 for dimension in shape):
         raise BadRequest(f"inputs[{index}].shape: dimensions must be 0 or more, got {clip(shape)}")
