@@ -168,7 +168,7 @@ class UnknownLayer(NotFound):
 class InferenceTimeout(ServiceError):
     status = 504  # gRPC's DEADLINE_EXCEEDED maps to it; 503 would invite a retry of the same long work
 
-    def __init__(self, seconds: float, next_layer: str, set_by: str = "LAYERSERVE_INFER_TIMEOUT"):
+    def __init__(self, seconds: float, next_layer: str, set_by: str):
         super().__init__(
             f"inference ran past the time limit of {seconds:g} s ({set_by}) and was stopped before layer {next_layer!r}"
         )

@@ -13,8 +13,8 @@ class Deadline:
     set_by: str = "LAYERSERVE_INFER_TIMEOUT"  # what set the limit, for the message
 
     @classmethod
-    def after(cls, seconds: float, set_by: str = "LAYERSERVE_INFER_TIMEOUT") -> "Deadline":
-        return cls(seconds, time.monotonic() + seconds, set_by)
+    def after(cls, seconds: float) -> "Deadline":
+        return cls(seconds, time.monotonic() + seconds)
 
     def check(self, next_layer: str) -> None:
         """Between two layers: a thread cannot be interrupted, so this is where a pass can stop."""
