@@ -27,7 +27,15 @@ def replace_scaled(models, factor: float, version: int) -> None:
 def wait_until_every_worker_serves(server, factor: float, label: str) -> None:
     deadline = time.monotonic() + CHANGE_DEADLINE_S
     for attempt in range(1_000_000):
-        outputs = {first_output(r) for r in ask_every_worker(server, f"{label}-{attempt}", worker_pids(server))}
+        try:
+            responses = ask_every_worker(server, f"{label}-{attempt}", worker_pids(server))
+        except AssertionError:
+            # a worker busy applying the change (or just started) left every connection to its
+            # sibling this time; it is asked again until the deadline
+            if time.monotonic() > deadline:
+                raise
+            continue
+        outputs = {first_output(r) for r in responses}
         if outputs == {factor}:
             return
         assert time.monotonic() < deadline, f"after {CHANGE_DEADLINE_S:g} s the workers still serve {outputs}"
