@@ -12,16 +12,14 @@ when the folder changes again). One worker polls: the one holding a record lock 
 before the fork; the kernel drops the lock when that worker dies, and another takes over.
 """
 
-import fcntl
 import logging
 import os
-import tempfile
 import threading
 import time
-import weakref
 from pathlib import Path
 
 from ..errors import ServiceError
+from ..sharing.shared_lock import ProcessSharedLock
 from .reload import WorkerSync
 
 log = logging.getLogger(__name__)
@@ -48,8 +46,7 @@ class RepositoryPoller:
         """In the master before the fork (or in the one process): the folder as the models were loaded."""
         self.sync = sync
         self.interval_s = interval_s
-        self._turn = tempfile.TemporaryFile()  # noqa: SIM115 - closed by the finalizer; inherited by every worker
-        weakref.finalize(self, self._turn.close)
+        self._turn = ProcessSharedLock()  # made before the fork: every worker shares it
         self._applied = self.scan()  # what the served models were loaded from
         self._previous = self._applied
 
@@ -63,14 +60,14 @@ class RepositoryPoller:
         threading.Thread(target=self._run, name="layerserve-poll", daemon=True).start()
 
     def _run(self) -> None:
-        fcntl.lockf(self._turn, fcntl.LOCK_EX)  # blocks while another worker of this server polls
-        log.info("worker %s polls the models folder every %g s", os.getpid(), self.interval_s)
-        while True:
-            time.sleep(self.interval_s)
-            try:
-                self.poll_once()
-            except Exception:  # the poller must outlive any one failure
-                log.exception("polling the models folder failed")
+        with self._turn.held():  # waits while another worker of this server polls; held until exit
+            log.info("worker %s polls the models folder every %g s", os.getpid(), self.interval_s)
+            while True:
+                time.sleep(self.interval_s)
+                try:
+                    self.poll_once()
+                except Exception:  # the poller must outlive any one failure
+                    log.exception("polling the models folder failed")
 
     def poll_once(self) -> list[str]:
         """One scan: apply each change that has settled; returns the names of the models changed."""
