@@ -8,11 +8,10 @@ bytes received, every good answer being the same `message_bytes` long.
 """
 
 import re
-import subprocess
 import tempfile
 from pathlib import Path
 
-from .wrk import WrkResult
+from .wrk import WrkResult, run_timed
 
 GRPC_METHOD = "/inference.GRPCInferenceService/ModelInfer"
 
@@ -28,11 +27,13 @@ def run_h2load(target: str, body: Path, message_bytes: int, concurrency: int, du
     with tempfile.TemporaryDirectory() as directory:
         log = Path(directory) / "calls.tsv"
         command = h2load_command(target, body, concurrency, duration, threads, log)
-        completed = subprocess.run(command, capture_output=True, text=True, timeout=duration + 60)
+        completed, cpu_s = run_timed(command, timeout=duration + 60)
         if completed.returncode != 0:
             raise RuntimeError(f"h2load failed ({completed.returncode}): {' '.join(command)}\n{completed.stderr}")
         latencies = sorted(int(line.split("\t")[2]) / 1e3 for line in log.read_text().splitlines() if line)
-    return parse_h2load(completed.stdout, " ".join(command), message_bytes, latencies)
+    result = parse_h2load(completed.stdout, " ".join(command), message_bytes, latencies)
+    result.client_cpu_s = cpu_s
+    return result
 
 
 def parse_h2load(output: str, command: str, message_bytes: int, latencies_ms: list[float]) -> WrkResult:

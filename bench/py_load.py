@@ -3,7 +3,7 @@ like, for HTTP/1.1: `processes` processes, each an asyncio loop keeping its shar
 `concurrency` requests in flight for `duration` seconds, every request sent ready-made.
 
 Run as `python -m bench.py_load TOOL TARGET MODEL CASE_ID BODY CONCURRENCY DURATION PROCESSES`;
-prints {"requests", "errors", "seconds", "latencies_ms"} as JSON. The harness calls py_load().
+prints {"requests", "errors", "seconds", "cpu_s", "latencies_ms"} as JSON. The harness calls py_load().
 """
 
 import asyncio
@@ -83,9 +83,13 @@ async def _http_loop(target: str, request: bytes, connections: int, until: float
 
 
 def _one_process(tool: str, target: str, request: bytes, connections: int, duration: float, queue) -> None:
+    if tool == "grpc":
+        import grpc  # noqa: F401 (imported before the clock starts: its CPU time is not the load's)
     out = {"errors": 0, "latencies_ms": []}
     loop = _grpc_loop if tool == "grpc" else _http_loop
+    cpu_started = time.process_time()
     asyncio.run(loop(target, request, connections, time.perf_counter() + duration, out))
+    out["cpu_s"] = time.process_time() - cpu_started
     queue.put(out)
 
 
@@ -110,6 +114,7 @@ def generate(tool: str, target: str, request: bytes, concurrency: int, duration:
         "requests": len(latencies),
         "errors": sum(part["errors"] for part in parts),
         "seconds": time.perf_counter() - started,
+        "cpu_s": sum(part["cpu_s"] for part in parts),  # the processes' CPU time while they sent
         "latencies_ms": latencies,
     }
 
@@ -137,6 +142,7 @@ def py_load(tool: str, server, model: str, payload: Payload, concurrency: int, d
         socket_errors={},
         command=" ".join(command),
         output=json.dumps({key: value for key, value in result.items() if key != "latencies_ms"}),
+        client_cpu_s=result["cpu_s"],
     )
 
 

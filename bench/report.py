@@ -147,6 +147,22 @@ def throughput_table(rows: list[dict]) -> str:
                 _notes(plain=plain, layerserve=ours, naive=naive),
             )
         )
+    return "\n".join(lines) + "\n\n" + throughput_cpu_table(rows)
+
+
+def throughput_cpu_table(rows: list[dict]) -> str:
+    names = ["plain", "layerserve", "layerserve binary", "naive"]
+    lines = [
+        "### Server CPU time per request in those runs (µs, medians over the rounds)",
+        "",
+        "Each server tree's user + system time over a run, per answered request (wrk's own time not included).",
+        "",
+        "| case | c | wrk -t | " + " | ".join(names) + " |",
+        "|---|--:|--:|" + "--:|" * len(names),
+    ]
+    for row in rows:
+        cells = [_number(_cpu(row["contenders"].get(name), "server_cpu_us")) for name in names]
+        lines.append(_row(row["case"], row["concurrency"], row["threads"], *cells))
     return "\n".join(lines)
 
 
@@ -240,6 +256,28 @@ def grpc_table(rows: list[dict]) -> str:
                 _notes(http_wrk=wrk, grpc_h2load=h2load, http_py=py, grpc_py=grpc),
             )
         )
+    return "\n".join(lines) + "\n\n" + grpc_cpu_table(rows)
+
+
+def grpc_cpu_table(rows: list[dict]) -> str:
+    """Where each call's CPU time went in the same runs: a measure the machine's drift moves less
+    than req/s, since server and load generator share the CPUs."""
+    lines = [
+        "### CPU time per call in those runs (µs, medians over the rounds)",
+        "",
+        "server: the layerserve tree's user + system time over the run, per answered call; load "
+        "generator: its own (all its threads and processes).",
+        "",
+        "| case | threads | contender | server | load generator | both |",
+        "|---|--:|---|--:|--:|--:|",
+    ]
+    for row in rows:
+        for name, outcome in row["contenders"].items():
+            if not (outcome or {}).get("wrk"):
+                continue
+            server, client = _cpu(outcome, "server_cpu_us"), _cpu(outcome, "client_cpu_us")
+            both = server + client if server is not None and client is not None else None
+            lines.append(_row(row["case"], row["threads"], name, _number(server), _number(client), _number(both)))
     return "\n".join(lines)
 
 
@@ -329,6 +367,10 @@ def _outcome_cells(outcome: dict | None) -> list[str]:
         return [outcome["status"], "—", "—"]
     mark = " ⚠" if outcome["status"] != "ok" else ""
     return [f"{_number(wrk['requests_per_second'])}{mark}", _ms(wrk["p50_ms"]), _ms(wrk["p99_ms"])]
+
+
+def _cpu(outcome: dict | None, key: str) -> float | None:
+    return ((outcome or {}).get("wrk") or {}).get(key)
 
 
 def _notes(**outcomes: dict | None) -> str:

@@ -113,9 +113,16 @@ def measured(results: list[WrkResult]) -> dict:
             "requests_per_second": statistics.median(r.requests_per_second for r in results),
             "p50_ms": statistics.median(r.p50_ms for r in results),
             "p99_ms": statistics.median(r.p99_ms for r in results),
+            "server_cpu_us": _median(r.cpu_us_per_request(r.server_cpu_s) for r in results),
+            "client_cpu_us": _median(r.cpu_us_per_request(r.client_cpu_s) for r in results),
             "rounds": [r.to_json() for r in results],
         },
     }
+
+
+def _median(values) -> float | None:
+    known = [value for value in values if value is not None]
+    return statistics.median(known) if known else None
 
 
 def not_measured(status: str, detail: str) -> dict:
@@ -172,7 +179,9 @@ def measure_cell(contenders: dict[str, Contender | None], concurrency: int, thre
             if round_number == 0:
                 contender.run(concurrency, WARM_UP_S, threads)
                 contender.server.wait_idle()
+            server_cpu_s = contender.server.cpu_seconds()
             results.append(contender.run(concurrency, args.duration, threads))
+            results[-1].server_cpu_s = contender.server.cpu_seconds() - server_cpu_s
             contender.server.wait_idle()
             last = results[-1]
             problems = f" ({', '.join(last.problems)})" if last.problems else ""

@@ -96,12 +96,13 @@ class Server:
         fall into the next contender's run."""
         deadline = time.monotonic() + deadline_s
         while time.monotonic() < deadline:
-            before = self._cpu_seconds()
+            before = self.cpu_seconds()
             time.sleep(IDLE_SAMPLE_S)
-            if self._cpu_seconds() - before < 0.1 * IDLE_SAMPLE_S:
+            if self.cpu_seconds() - before < 0.1 * IDLE_SAMPLE_S:
                 return
 
-    def _cpu_seconds(self) -> float:
+    def cpu_seconds(self) -> float:
+        """CPU time (user + system) the tree has used so far."""
         total = 0.0
         for process in self.processes():
             with contextlib.suppress(psutil.NoSuchProcess):

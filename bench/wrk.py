@@ -2,6 +2,7 @@
 
 import os
 import re
+import resource
 import subprocess
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -23,6 +24,11 @@ class WrkResult:
     socket_errors: dict[str, int]
     command: str
     output: str = field(repr=False)
+    client_cpu_s: float | None = None  # the load generator's CPU time (user + system) in the run
+    server_cpu_s: float | None = None  # the server tree's, from the run's start to its end
+
+    def cpu_us_per_request(self, seconds: float | None) -> float | None:
+        return seconds / self.requests * 1e6 if seconds is not None and self.requests else None
 
     @property
     def problems(self) -> list[str]:
@@ -51,10 +57,20 @@ def run_wrk(url: str, payload: Payload, concurrency: int, duration: int, threads
         "BENCH_CONTENT_TYPE": payload.content_type,
         "BENCH_HEADER_LENGTH": "" if payload.header_length is None else str(payload.header_length),
     }
-    completed = subprocess.run(command, env=env, capture_output=True, text=True, timeout=duration + 60)
+    completed, cpu_s = run_timed(command, env=env, timeout=duration + 60)
     if completed.returncode != 0:
         raise RuntimeError(f"wrk failed ({completed.returncode}): {' '.join(command)}\n{completed.stderr}")
-    return parse_wrk(completed.stdout, " ".join(command))
+    result = parse_wrk(completed.stdout, " ".join(command))
+    result.client_cpu_s = cpu_s
+    return result
+
+
+def run_timed(command: list[str], **options) -> tuple[subprocess.CompletedProcess, float]:
+    """Run a load generator; also its CPU time (user + system, its threads and children included)."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    completed = subprocess.run(command, capture_output=True, text=True, **options)
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return completed, (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
 
 
 def parse_wrk(output: str, command: str) -> WrkResult:
