@@ -71,7 +71,7 @@ class HealthMonitor:
 
     def record(self, values: dict[str, torch.Tensor | np.ndarray], rows: int) -> None:
         """Add one forward pass: the first `rows` rows of each watched layer's output (the rest is padding)."""
-        hits = [(layer, layer.rule.hits(torch.as_tensor(values[layer.name][:rows])).numpy()) for layer in self.layers]
+        hits = [(layer, np.asarray(layer.rule.hits(values[layer.name][:rows]))) for layer in self.layers]
         with self._lock.held():
             self._counters[0] += rows
             self._counters[1] += 1
