@@ -1,6 +1,8 @@
-"""gRPC in one worker process: a listening socket of its own on the gRPC port (SO_REUSEPORT,
-so every worker listens and the kernel spreads connections among them, as for HTTP), and the
-calls the worker's event loop runs on it.
+"""gRPC in the workers: one listening socket on the gRPC port, opened by the master before the
+first fork and shared by every worker as gunicorn shares the HTTP one, so the workers balance
+their connections of both kinds (service/server/balance.py); and the calls each worker's event
+loop runs on it. (A socket per worker with SO_REUSEPORT would leave the split to the kernel's
+hash of each connection: 16 connections came to 12 and 4, 10 and 6.)
 
 The transport is the worker's own (http2.py under the event loop), not grpcio's server: a
 unary call through grpcio's server costs ~200 µs of CPU in Python before any work is done
@@ -22,12 +24,11 @@ BACKLOG = 2048
 
 
 def grpc_listener(host: str, port: int) -> socket.socket:
-    """A listening socket on host:port that every worker of the server can open too."""
+    """A listening socket on host:port, for the workers to inherit."""
     family, kind, proto, _, address = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0]
     listener = socket.socket(family, kind, proto)
     try:
         listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
         listener.bind(address)
         listener.listen(BACKLOG)
     except OSError as error:

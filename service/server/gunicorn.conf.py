@@ -63,8 +63,24 @@ def when_ready(server):
     loaded app (~190,000 objects) takes ~120 ms, a stall for every request in flight; frozen
     objects are never scanned again, and their pages are not dirtied by the scan after the
     fork, so they stay shared between the workers. Only here: a model a worker loads itself (a
-    hot reload) must stay collectable, or unloading it would leak it."""
+    hot reload) must stay collectable, or unloading it would leak it.
+
+    The gRPC port is opened here too, so a port already taken stops the server at once, with
+    gunicorn's "Error:" line naming it."""
     gc.freeze()
+    _grpc_listener(server)
+
+
+def _grpc_listener(server):
+    """The gRPC port's listening socket (None: gRPC is off), opened once by the master and kept
+    on the arbiter, which outlives a reload (SIGHUP runs this file again)."""
+    if not _settings["GRPC_PORT"]:
+        return None
+    if getattr(server, "layerserve_grpc_listener", None) is None:
+        from service.grpc_api.server import grpc_listener
+
+        server.layerserve_grpc_listener = grpc_listener(_settings["HOST"], _settings["GRPC_PORT"])
+    return server.layerserve_grpc_listener
 
 
 def pre_fork(server, worker):
@@ -77,6 +93,7 @@ def pre_fork(server, worker):
     worker.active_requests = _settings["ACTIVE_REQUESTS"]
     worker.render_refusal = server.app.wsgi().extensions["layerserve"].pipeline.refusal
     worker.repository_poller = _poller_for(server.app.wsgi().extensions["layerserve"].sync)
+    worker.grpc_listener = _grpc_listener(server)
 
 
 def _poller_for(sync):
@@ -100,7 +117,7 @@ def post_worker_init(worker):
     worker.wsgi.extensions["layerserve"].sync.start(watch=True)
     worker.wsgi.extensions["layerserve"].repository.warm_up()
     worker.log.info("worker %s warmed up its models", worker.pid)
-    if _settings["GRPC_PORT"]:
+    if worker.grpc_listener is not None:
         _serve_grpc(worker)
     if worker.repository_poller:
         worker.repository_poller.start()  # LAYERSERVE_REPOSITORY_POLL_S: one worker at a time polls
@@ -109,10 +126,10 @@ def post_worker_init(worker):
 def _serve_grpc(worker):
     """The Open Inference Protocol over gRPC from this worker too, on the same models, token and
     limits: its event loop serves the gRPC port beside the HTTP one."""
-    from service.grpc_api.server import grpc_calls, grpc_listener
+    from service.grpc_api.server import grpc_calls
 
     parts = worker.wsgi.extensions["layerserve"]
-    worker.grpc_listeners = [grpc_listener(_settings["HOST"], _settings["GRPC_PORT"])]
+    worker.grpc_listeners = [worker.grpc_listener]
     worker.grpc_calls = grpc_calls(
         repository=parts.repository,
         pipeline=parts.pipeline,

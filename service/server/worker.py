@@ -32,7 +32,8 @@ class ServingWorker(Worker):
     active_requests: int | None = None  # None: every request thread runs at once
     intake_limits: IntakeLimits | None = None
     render_refusal = staticmethod(json_refusal)  # the master gives the app's error shape
-    grpc_listeners: list = []  # with grpc_calls, set after the fork when gRPC is served (gunicorn.conf.py)
+    grpc_listener = None  # the gRPC port's socket, opened by the master (gunicorn.conf.py)
+    grpc_listeners: list = []  # with grpc_calls, set after the fork when gRPC is served
     grpc_calls = None
 
     def init_process(self):

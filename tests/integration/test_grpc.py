@@ -11,6 +11,7 @@ import urllib.parse
 import grpc
 import hpack
 import numpy as np
+import psutil
 import pytest
 import requests
 import tritonclient.grpc as triton
@@ -311,12 +312,18 @@ def test_a_message_over_the_body_limit_is_resource_exhausted(client):
 
 
 def test_every_worker_serves_grpc_and_logs_each_call(server, client):
-    """Connections are spread over the workers by the kernel (SO_REUSEPORT): fresh connections reach
-    both. (A local subchannel pool: gRPC would otherwise share one connection among the channels.)"""
+    """The workers share the gRPC port's socket and balance their connections: clients connected
+    at once reach both. (A local subchannel pool: gRPC would otherwise share one connection among
+    the channels.)"""
     own_connection = [("grpc.use_local_subchannel_pool", 1)]
-    for _ in range(24):
-        with triton.InferenceServerClient(server.grpc_target, channel_args=own_connection) as fresh:
-            fresh.infer("fold", [fp32_input("x", [[1, 0]])], headers=AUTH)
+    clients = [triton.InferenceServerClient(server.grpc_target, channel_args=own_connection) for _ in range(8)]
+    try:
+        for _ in range(3):
+            for fresh in clients:
+                fresh.infer("fold", [fp32_input("x", [[1, 0]])], headers=AUTH)
+    finally:
+        for fresh in clients:
+            fresh.close()
     lines = [json.loads(line) for line in server.log().splitlines() if line.startswith('{"ts"')]
     calls = [line for line in lines if line["path"] == "/inference.GRPCInferenceService/ModelInfer"]
     assert len({line["pid"] for line in calls if line["model"] == "fold"}) == server.workers
@@ -482,3 +489,66 @@ def test_a_graceful_stop_answers_the_calls_under_way(tmp_path):
         client.close()
     finally:
         process.stop()
+
+
+def grpc_connections_by_worker(server: ServerProcess, grpc_port: int) -> dict[int, int]:
+    counts = {}
+    for worker in psutil.Process(server.process.pid).children():
+        connections = worker.net_connections("tcp")
+        counts[worker.pid] = sum(1 for c in connections if c.laddr.port == grpc_port and c.status == "ESTABLISHED")
+    return counts
+
+
+def test_the_workers_share_grpc_connections_evenly():
+    """Sixteen connections at once, as a load generator opens them: each worker takes eight, give
+    or take one (a socket per worker with SO_REUSEPORT left the split to the kernel's hash)."""
+    grpc_port = free_port()
+    server = ServerProcess(ROOT / "models", workers=2, env={"LAYERSERVE_GRPC_PORT": str(grpc_port)}).start()
+    sockets = []
+    try:
+        wait_for_every_worker(server)
+        sockets = [socket.create_connection(("127.0.0.1", grpc_port), timeout=10) for _ in range(16)]
+        deadline = time.monotonic() + DEADLINE_S
+        while sum((counts := grpc_connections_by_worker(server, grpc_port)).values()) < 16:
+            assert time.monotonic() < deadline, f"the workers did not take every connection: {counts}"
+            time.sleep(0.1)
+        assert len(counts) == 2 and max(counts.values()) - min(counts.values()) <= 2, counts
+    finally:
+        for sock in sockets:
+            sock.close()
+        server.stop()
+
+
+def test_grpc_serves_on_after_a_reload():
+    """SIGHUP replaces the workers and runs the config file again; the gRPC port stays open."""
+    grpc_port = free_port()
+    server = ServerProcess(ROOT / "models", workers=1, env={"LAYERSERVE_GRPC_PORT": str(grpc_port)}).start()
+    try:
+        wait_for_every_worker(server)
+        before = {child.pid for child in psutil.Process(server.process.pid).children()}
+        server.process.send_signal(signal.SIGHUP)
+        deadline = time.monotonic() + DEADLINE_S
+        while (
+            server.log().count("serves gRPC on") < 2
+            or {child.pid for child in psutil.Process(server.process.pid).children()} & before
+        ):
+            assert time.monotonic() < deadline, f"no new worker serves gRPC:\n{server.log()}"
+            time.sleep(0.1)
+        with triton.InferenceServerClient(f"127.0.0.1:{grpc_port}") as client:
+            result = client.infer("dense", [fp32_input("point", [[0.5, 1.0]])])
+        np.testing.assert_allclose(result.as_numpy("activation1"), [[1.2, 3.6, 0.65]], rtol=1e-6)
+    finally:
+        server.stop()
+
+
+def test_a_taken_grpc_port_stops_the_server_with_a_clear_error():
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        grpc_port = taken.getsockname()[1]
+        process = ServerProcess(ROOT / "models", workers=1, env={"LAYERSERVE_GRPC_PORT": str(grpc_port)})
+        with pytest.raises(RuntimeError):
+            process.start()
+        log = process.stop()
+    assert f"Error: gRPC cannot listen on 127.0.0.1:{grpc_port} (LAYERSERVE_GRPC_PORT)" in log
+    assert process.process.returncode != 0 and "Traceback" not in log
