@@ -129,7 +129,6 @@ def _serve_grpc(worker):
     from service.grpc_api.server import grpc_calls
 
     parts = worker.wsgi.extensions["layerserve"]
-    worker.grpc_listeners = [worker.grpc_listener]
     worker.grpc_calls = grpc_calls(
         repository=parts.repository,
         pipeline=parts.pipeline,

@@ -33,8 +33,7 @@ class ServingWorker(Worker):
     intake_limits: IntakeLimits | None = None
     render_refusal = staticmethod(json_refusal)  # the master gives the app's error shape
     grpc_listener = None  # the gRPC port's socket, opened by the master (gunicorn.conf.py)
-    grpc_listeners: list = []  # with grpc_calls, set after the fork when gRPC is served
-    grpc_calls = None
+    grpc_calls = None  # set after the fork once the worker serves gRPC on that socket
 
     def init_process(self):
         if self.cfg.is_ssl:
@@ -55,7 +54,7 @@ class ServingWorker(Worker):
             slot=self.connection_slot,
             signal_fd=self.PIPE[0],
             render_refusal=self.render_refusal,
-            grpc_listeners=self.grpc_listeners,
+            grpc_listeners=[self.grpc_listener] if self.grpc_calls else [],
             grpc_calls=self.grpc_calls,
         )
         try:
