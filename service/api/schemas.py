@@ -203,7 +203,8 @@ class LayersSchema(Schema):
     serving_backend = fields.String(
         metadata={
             "description": "what computes the serving path in this worker: numpy (linear layers, simple "
-            "activations and combinators, one thread) or torch"
+            "activations and combinators, one thread), torch, or, for a model past 1 MiB of parameters, "
+            "'numpy for one row, torch for more'"
         }
     )
 

@@ -19,7 +19,7 @@ def describe_layers(model: ServedModel) -> dict:
         "parameter_bytes": sum(layer["parameter_bytes"] for layer in layers),
         "macs": sum(layer["macs"] for layer in layers),
         "serving_path": describe_serving_path(model.serving),
-        "serving_backend": "numpy" if model.numpy_path is not None else "torch",
+        "serving_backend": model.serving_backend,
     }
 
 

@@ -161,4 +161,4 @@ def test_workers_compute_linear_stacks_with_numpy_and_the_rest_with_torch(live_s
         return requests.get(f"{live_server}/v2/models/{model}/layers", timeout=10).json()["serving_backend"]
 
     assert backend("fold") == backend("sine") == "numpy"
-    assert backend("classifier") == "torch"  # its norms, GELU and Softmax have no numpy step
+    assert backend("classifier") == "torch"  # its norms and Softmax have no numpy step

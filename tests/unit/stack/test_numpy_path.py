@@ -13,7 +13,7 @@ from service.stack import load_stack
 from service.stack.deadline import Deadline
 from service.stack.numpy_path import NumpyPath
 
-SUPPORTED = ["Linear", "Dense", "ReLU", "LeakyReLU", "Tanh", "Identity", "Dropout"]
+SUPPORTED = ["Linear", "Dense", "ReLU", "LeakyReLU", "Tanh", "Sigmoid", "GELU", "SiLU", "Identity", "Dropout"]
 
 
 @pytest.fixture
@@ -44,6 +44,8 @@ def random_chain(rng) -> list[dict]:
             layer["out_features"] = int(rng.integers(1, 40))
         if kind == "LeakyReLU":
             layer["negative_slope"] = float(rng.uniform(0.01, 0.5))
+        if kind == "GELU":
+            layer["approximate"] = str(rng.choice(["none", "tanh"]))
         layers.append(layer)
     return layers
 
@@ -97,11 +99,23 @@ def test_every_layer_is_there_when_run(tmp_path):
         np.testing.assert_allclose(values[name], declared[name].numpy(), rtol=1e-5, atol=1e-6)
 
 
-@pytest.mark.parametrize("other", [{"type": "GELU"}, {"type": "Softmax"}, {"type": "LayerNorm"}, {"type": "Sigmoid"}])
+@pytest.mark.parametrize("other", [{"type": "Softmax"}, {"type": "LayerNorm"}, {"type": "Mish"}, {"type": "ELU"}])
 def test_a_layer_without_a_numpy_counterpart_keeps_the_torch_path(tmp_path, other):
     layers = [{"name": "fc", "type": "Linear", "out_features": 4}, {"name": "other", **other}]
     _, stack = load_stack(model_folder(tmp_path, layers))
     assert NumpyPath.build(stack) is None
+
+
+@pytest.mark.parametrize(
+    "layer", [{"type": "GELU"}, {"type": "GELU", "approximate": "tanh"}, {"type": "SiLU"}, {"type": "Sigmoid"}]
+)
+def test_activations_without_a_ufunc_give_torchs_own_bits(tmp_path, layer):
+    _, stack = load_stack(model_folder(tmp_path, [{"name": "act", **layer}]))
+    x = np.random.default_rng(1).standard_normal((5, 8)).astype(np.float32)
+    x.flags.writeable = False  # as a request's buffer can be: read, never written to
+    (expected,) = stack(torch.from_numpy(x.copy()))
+    (got,) = NumpyPath.build(stack).forward(x)
+    assert np.array_equal(got.view(np.uint32), expected.numpy().view(np.uint32))
 
 
 def test_it_reads_the_parameters_memory_rather_than_a_copy(tmp_path):
@@ -138,6 +152,34 @@ def test_a_worker_computing_with_one_thread_serves_through_numpy(tmp_path, one_t
     served = model.infer({"x": x})["fc2"]
     np.testing.assert_array_equal(served, model.numpy_path.forward(x)[0])
     np.testing.assert_allclose(served, model.stack(torch.from_numpy(x))[0].numpy(), rtol=1e-5, atol=1e-6)
+
+
+def test_a_model_past_the_cache_sized_limit_computes_only_single_rows_with_numpy(tmp_path, one_torch_thread):
+    # 8 → 40,000 → 8: 2.7 MB of float32 parameters, past NUMPY_BATCH_PARAMETER_BYTES
+    layers = [
+        {"name": "up", "type": "Linear", "out_features": 40_000},
+        {"name": "act", "type": "ReLU"},
+        {"name": "down", "type": "Linear", "out_features": 8},
+    ]
+    model = served_model(tmp_path, layers)
+    model.warm_up()
+    assert model.numpy_path is not None and not model.numpy_batches
+    assert model.serving_backend == "numpy for one row, torch for more"
+    rng = np.random.default_rng(2)
+    one, several = rng.standard_normal((1, 8), np.float32), rng.standard_normal((6, 8), np.float32)
+    (numpy_one,) = model.numpy_path.forward(one)
+    (torch_several,) = model.serving.forward(torch.from_numpy(several))
+    np.testing.assert_array_equal(model.infer({"x": one})["down"], numpy_one)
+    np.testing.assert_array_equal(model.infer({"x": several})["down"], torch_several.numpy())
+    assert not np.array_equal(
+        torch_several.numpy(), np.concatenate([model.numpy_path.forward(several[i : i + 1])[0] for i in range(6)])
+    )
+
+
+def test_a_small_model_computes_every_batch_with_numpy(tmp_path, one_torch_thread):
+    model = served_model(tmp_path, MLP)
+    model.warm_up()
+    assert model.numpy_batches and model.serving_backend == "numpy"
 
 
 def test_several_torch_threads_keep_the_torch_path(tmp_path):
